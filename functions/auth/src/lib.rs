@@ -1,0 +1,112 @@
+//! `POST /auth/signup` and `POST /auth/signin`.
+
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sluice_shared::auth::{COOKIE_NAME, TokenIssuer, hash_password, verify_password};
+use sluice_shared::config::{ConfigError, Env};
+use sluice_shared::db::Db;
+use sluice_shared::domain::{Email, Password};
+use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
+use sluice_shared::{ApiError, config};
+use uuid::Uuid;
+
+pub struct Auth {
+    pub db: Db,
+    pub issuer: TokenIssuer,
+    /// `Secure` on the cookie; off only for http://localhost.
+    pub cookie_secure: bool,
+}
+
+impl Auth {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            db: Db::new(config::database_url(env)?),
+            issuer: config::token_issuer(env)?,
+            cookie_secure: env.parsed("COOKIE_SECURE", true)?,
+        })
+    }
+}
+
+pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> {
+    let result = match route_key(&req).as_str() {
+        "POST /auth/signup" => signup(auth, &req).await,
+        "POST /auth/signin" => signin(auth, &req).await,
+        _ => Err(unknown_route(&req)),
+    };
+    Ok(respond(result))
+}
+
+#[derive(Deserialize)]
+struct SignUp {
+    email: String,
+    password: String,
+    name: Option<String>,
+}
+
+async fn signup(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> {
+    let input: SignUp = json_body(req)?;
+    let email = Email::parse(&input.email).map_err(|m| ApiError::bad_request("invalid_email", m))?;
+    let password = Password::parse(&input.password).map_err(|m| ApiError::bad_request("invalid_password", m))?;
+    let name = input.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    if let Some(n) = &name
+        && n.chars().count() > 200
+    {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("name is {} characters; the maximum is 200", n.chars().count()),
+        ));
+    }
+    let hash = hash_password(password.expose().to_string()).await?;
+    let db = auth.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let user_id = Uuid::new_v4();
+    let inserted = db
+        .query_opt(
+            "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (email) DO NOTHING RETURNING id",
+            &[&user_id, &email.as_str(), &name, &hash],
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("the database", e))?;
+    if inserted.is_none() {
+        return Err(ApiError::conflict("email_taken", format!("{} already has an account", email.as_str())));
+    }
+    Ok(json_response(201, &json!({ "userId": user_id, "email": email.as_str() })))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    email: String,
+    password: String,
+}
+
+async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> {
+    let input: SignIn = json_body(req)?;
+    let wrong = || ApiError::unauthorized("the email or password is wrong");
+    let email = Email::parse(&input.email).map_err(|_| wrong())?;
+    let db = auth.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let row = db
+        .query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()])
+        .await
+        .map_err(|e| ApiError::unavailable("the database", e))?;
+    let (user_id, stored) = match row {
+        Some(row) => (Some(row.get::<_, Uuid>(0)), Some(row.get::<_, String>(1))),
+        None => (None, None),
+    };
+    if !verify_password(input.password, stored).await {
+        return Err(wrong());
+    }
+    let user_id = user_id.ok_or_else(wrong)?;
+    let token = auth.issuer.issue(user_id, email.as_str())?;
+    let ttl = auth.issuer.ttl_secs;
+    let secure = if auth.cookie_secure { "; Secure" } else { "" };
+    let mut response = json_response(
+        200,
+        &json!({ "accessToken": token, "tokenType": "Bearer", "expiresIn": ttl }),
+    );
+    let cookie = format!("{COOKIE_NAME}={token}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().insert("set-cookie", value);
+    }
+    Ok(response)
+}

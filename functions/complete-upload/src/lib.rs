@@ -1,0 +1,142 @@
+//! `POST /uploads/{fileId}/complete`: completes the multipart upload from the
+//! parts the server recorded (never from a list the client sends), after
+//! checking them against what S3 itself holds.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use lambda_http::{Body, Error, Request, Response};
+use serde_json::json;
+use sluice_shared::auth::TokenVerifier;
+use sluice_shared::aws::{self, SdkConfig};
+use sluice_shared::config::{ConfigError, Env, UploadSettings};
+use sluice_shared::domain::status::SessionStage;
+use sluice_shared::http::{json_response, respond, route_key, unknown_route};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session};
+use sluice_shared::{ApiError, config};
+
+pub struct CompleteUpload {
+    pub s3: aws_sdk_s3::Client,
+    pub sessions: SessionStore,
+    pub verifier: TokenVerifier,
+    pub bucket: String,
+}
+
+impl CompleteUpload {
+    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        let settings = UploadSettings::from_env(env)?;
+        Ok(Self {
+            s3: aws::s3_client(sdk, settings.s3_force_path_style),
+            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.sessions_table),
+            verifier: config::token_verifier(env)?,
+            bucket: settings.bucket,
+        })
+    }
+}
+
+pub async fn handle(deps: &CompleteUpload, req: Request) -> Result<Response<Body>, Error> {
+    let result = match route_key(&req).as_str() {
+        "POST /uploads/{fileId}/complete" => complete(deps, &req).await,
+        _ => Err(unknown_route(&req)),
+    };
+    Ok(respond(result))
+}
+
+/// Part numbers of the plan that are not recorded, or whose recorded ETag
+/// and size differ from what S3 holds.
+pub fn missing_parts(session: &UploadSession, recorded: &[RecordedPart], in_s3: &HashMap<u32, (String, u64)>) -> Vec<u32> {
+    let recorded: HashMap<u32, &RecordedPart> = recorded.iter().map(|p| (p.part_number, p)).collect();
+    session
+        .plan
+        .parts()
+        .map(|n| n.get())
+        .filter(|n| {
+            let Some(part) = recorded.get(n) else { return true };
+            match in_s3.get(n) {
+                Some((etag, size)) => bare_etag(etag) != bare_etag(&part.etag) || *size != part.size,
+                None => true,
+            }
+        })
+        .collect()
+}
+
+/// Every part S3 holds for the upload, following ListParts past 1,000.
+async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<HashMap<u32, (String, u64)>, ApiError> {
+    let mut parts = HashMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = deps
+            .s3
+            .list_parts()
+            .bucket(&deps.bucket)
+            .key(&session.key)
+            .upload_id(&session.upload_id)
+            .set_part_number_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
+        for part in page.parts() {
+            let (Some(n), Some(size)) = (part.part_number, part.size) else { continue };
+            parts.insert(n as u32, (part.e_tag.clone().unwrap_or_default(), size as u64));
+        }
+        match (page.is_truncated, page.next_part_number_marker) {
+            (Some(true), Some(next)) if Some(&next) != marker.as_ref() => marker = Some(next),
+            _ => return Ok(parts),
+        }
+    }
+}
+
+async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    let accepted = || json_response(202, &json!({ "fileId": session.file_id, "status": "UPLOADING" }));
+    if session.stage == SessionStage::Completing {
+        // A retried complete: the first one already handed the file to S3.
+        return Ok(accepted());
+    }
+    let unavailable = |e| ApiError::unavailable("the session table", e);
+    let recorded = deps.sessions.parts(session.file_id).await.map_err(unavailable)?;
+    let in_s3 = parts_in_s3(deps, &session).await?;
+    let missing = missing_parts(&session, &recorded, &in_s3);
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(20).map(u32::to_string).collect();
+        let more = if missing.len() > 20 { format!(" and {} more", missing.len() - 20) } else { String::new() };
+        return Err(ApiError::conflict(
+            "missing_parts",
+            format!(
+                "{} of {} parts are missing or differ from what S3 holds: {}{more}",
+                missing.len(),
+                session.plan.part_count,
+                shown.join(", ")
+            ),
+        )
+        .with("missingParts", missing));
+    }
+    if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await.map_err(unavailable)? {
+        return Ok(accepted());
+    }
+    let parts: Vec<CompletedPart> = recorded
+        .iter()
+        .map(|p| CompletedPart::builder().part_number(p.part_number as i32).e_tag(format!("\"{}\"", bare_etag(&p.etag))).build())
+        .collect();
+    let result = deps
+        .s3
+        .complete_multipart_upload()
+        .bucket(&deps.bucket)
+        .key(&session.key)
+        .upload_id(&session.upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await;
+    if let Err(e) = result {
+        // Let the client fix what S3 refused and try again.
+        let _ = deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Open).await;
+        let text = aws::describe(e);
+        return Err(if text.contains("NoSuchUpload") || text.contains("InvalidPart") || text.contains("EntityTooSmall") {
+            ApiError::conflict("complete_refused", format!("S3 refused to complete the upload: {text}"))
+        } else {
+            ApiError::unavailable("S3", text)
+        });
+    }
+    Ok(accepted())
+}

@@ -1,0 +1,10 @@
+use lambda_http::{Error, service_fn};
+use sluice_shared::{aws, config, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let sdk = aws::sdk_config().await;
+    let deps = config::load_or_exit(|env| files::Files::from_env(env, &sdk));
+    lambda_http::run(service_fn(|req| files::handle(&deps, req))).await
+}

@@ -1,0 +1,159 @@
+//! S3 `ObjectCreated:*` on `uploads/`: reads the first bytes of the object
+//! (one ranged GET, never the whole object), decides its real type, removes
+//! refused objects, and sends the verdict to SQS.
+
+use aws_lambda_events::s3::{S3Event, S3EventRecord};
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+use sluice_shared::auth::now_secs;
+use sluice_shared::aws::{self, SdkConfig, metadata};
+use sluice_shared::config::{ConfigError, Env, InspectSettings, UploadSettings};
+use sluice_shared::domain::verdict::Detected;
+use sluice_shared::domain::{FileName, FileStatus, Verdict};
+use sluice_shared::messages::VerdictMessage;
+use sluice_shared::sessions::{SessionStore, bare_etag};
+use uuid::Uuid;
+
+/// Enough for every signature `infer` knows (OOXML looks a few KB in).
+pub const HEAD_BYTES: u64 = 32 * 1024;
+
+pub struct Inspect {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sessions: SessionStore,
+    pub settings: InspectSettings,
+}
+
+impl Inspect {
+    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        let upload = UploadSettings::from_env(env)?;
+        Ok(Self {
+            s3: aws::s3_client(sdk, upload.s3_force_path_style),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &upload.sessions_table),
+            settings: InspectSettings::from_env(env)?,
+        })
+    }
+}
+
+/// Takes raw JSON: S3 also sends `s3:TestEvent`, which is no S3Event.
+pub async fn handle(deps: &Inspect, event: LambdaEvent<Value>) -> Result<(), Error> {
+    if event.payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        tracing::info!("s3:TestEvent ignored");
+        return Ok(());
+    }
+    let event: S3Event = serde_json::from_value(event.payload)?;
+    for record in &event.records {
+        inspect_record(deps, record).await?;
+    }
+    Ok(())
+}
+
+/// Keys arrive URL-encoded with `+` for space.
+pub fn decode_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Error> {
+    let name = record.event_name.as_deref().unwrap_or_default();
+    let (Some(bucket), Some(raw_key)) = (record.s3.bucket.name.as_deref(), record.s3.object.key.as_deref()) else {
+        tracing::warn!(name, "record without bucket or key ignored");
+        return Ok(());
+    };
+    let key = decode_key(raw_key);
+    if !name.starts_with("ObjectCreated") || !key.starts_with("uploads/") {
+        tracing::info!(name, key, "not an upload; ignored");
+        return Ok(());
+    }
+
+    let head = match deps.s3.head_object().bucket(bucket).key(&key).send().await {
+        Ok(head) => head,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
+            // Already refused and removed by an earlier delivery of this event.
+            tracing::info!(key, "object is gone; duplicate event ignored");
+            return Ok(());
+        }
+        Err(e) => return Err(aws::describe(e).into()),
+    };
+    let meta = head.metadata.clone().unwrap_or_default();
+    let owner = meta.get(metadata::OWNER).and_then(|v| Uuid::parse_str(v).ok());
+    let file_id = meta.get(metadata::FILE_ID).and_then(|v| Uuid::parse_str(v).ok());
+    let (Some(owner_id), Some(file_id)) = (owner, file_id) else {
+        tracing::warn!(key, "object has no Sluice metadata; ignored");
+        return Ok(());
+    };
+    if !key.starts_with(&format!("uploads/{owner_id}/{file_id}/")) {
+        tracing::warn!(key, "metadata does not match the key; ignored");
+        return Ok(());
+    }
+    let declared = meta.get(metadata::DECLARED_TYPE).cloned().unwrap_or_default();
+    let size = head.content_length.unwrap_or_default().max(0) as u64;
+
+    let head_bytes = read_head(deps, bucket, &key, size).await?;
+    let verdict = Verdict::decide(Detected::sniff(&head_bytes).as_ref(), &declared, &deps.settings.policy);
+    if !verdict.accepted {
+        deps.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(aws::describe)?;
+    }
+    tracing::info!(key, accepted = verdict.accepted, reason = ?verdict.reason, "verdict");
+
+    let session = deps.sessions.get(file_id).await?;
+    let file_name = match session {
+        Some(s) => s.file_name,
+        None => FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(),
+    };
+    let message = VerdictMessage {
+        file_id,
+        owner_id,
+        bucket: bucket.to_string(),
+        key,
+        file_name,
+        size,
+        etag: bare_etag(head.e_tag.as_deref().unwrap_or_default()).to_string(),
+        declared_type: declared,
+        detected_type: verdict.detected_type,
+        kind: verdict.kind,
+        status: if verdict.accepted { FileStatus::Uploaded } else { FileStatus::Failed },
+        reason: verdict.reason,
+        decided_at: now_secs(),
+    };
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.settings.queue_url)
+        .message_body(serde_json::to_string(&message)?)
+        .send()
+        .await
+        .map_err(aws::describe)?;
+    Ok(())
+}
+
+/// The first `HEAD_BYTES` of the object, by one ranged GET.
+async fn read_head(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<Vec<u8>, Error> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let last = HEAD_BYTES.min(size) - 1;
+    let object = deps
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes=0-{last}"))
+        .send()
+        .await
+        .map_err(aws::describe)?;
+    let bytes = object.body.collect().await?.into_bytes();
+    // A server that ignores Range must still not make us keep more.
+    Ok(bytes[..bytes.len().min(HEAD_BYTES as usize)].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_url_decoded() {
+        assert_eq!(decode_key("uploads/a/b/my+holiday%282%29.jpg"), "uploads/a/b/my holiday(2).jpg");
+        assert_eq!(decode_key("uploads/x/y/r%C3%A9sum%C3%A9.pdf"), "uploads/x/y/résumé.pdf");
+    }
+}

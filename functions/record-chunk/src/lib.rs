@@ -1,0 +1,80 @@
+//! `POST /uploads/{fileId}/chunks`: records a part the client PUT to S3.
+
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sluice_shared::auth::TokenVerifier;
+use sluice_shared::aws::SdkConfig;
+use sluice_shared::config::{ConfigError, Env, UploadSettings};
+use sluice_shared::domain::status::SessionStage;
+use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
+use sluice_shared::sessions::{RecordedPart, SessionStore, bare_etag, owned_session};
+use sluice_shared::{ApiError, config};
+
+pub struct RecordChunk {
+    pub sessions: SessionStore,
+    pub verifier: TokenVerifier,
+}
+
+impl RecordChunk {
+    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        let settings = UploadSettings::from_env(env)?;
+        Ok(Self {
+            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.sessions_table),
+            verifier: config::token_verifier(env)?,
+        })
+    }
+}
+
+pub async fn handle(deps: &RecordChunk, req: Request) -> Result<Response<Body>, Error> {
+    let result = match route_key(&req).as_str() {
+        "POST /uploads/{fileId}/chunks" => record(deps, &req).await,
+        _ => Err(unknown_route(&req)),
+    };
+    Ok(respond(result))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Chunk {
+    part_number: i64,
+    etag: String,
+    size: u64,
+}
+
+async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let chunk: Chunk = json_body(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    if session.stage != SessionStage::Open {
+        return Err(ApiError::conflict("upload_not_open", "this upload is being completed; no more parts can be recorded"));
+    }
+    let plan = session.plan;
+    let part = plan.part_number(chunk.part_number).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_part_number",
+            format!("partNumber {} is outside the plan (1 to {})", chunk.part_number, plan.part_count),
+        )
+    })?;
+    let expected = plan.size_of(part);
+    if chunk.size != expected {
+        return Err(ApiError::bad_request(
+            "part_size_mismatch",
+            format!("part {} must be {expected} bytes; got {}", part.get(), chunk.size),
+        ));
+    }
+    let etag = bare_etag(&chunk.etag).to_string();
+    if etag.is_empty() || etag.len() > 128 || !etag.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request("invalid_etag", "etag must be the ETag header S3 answered the part's PUT with"));
+    }
+    let recorded = RecordedPart { part_number: part.get(), size: chunk.size, etag };
+    let count = deps
+        .sessions
+        .record_part(session.file_id, &recorded, session.expires_at)
+        .await
+        .map_err(|e| ApiError::unavailable("the session table", e))?;
+    Ok(json_response(
+        200,
+        &json!({ "partNumber": part.get(), "recordedParts": count, "partCount": plan.part_count }),
+    ))
+}

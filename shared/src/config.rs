@@ -1,0 +1,192 @@
+//! All configuration comes from the environment, is parsed once at start-up
+//! into typed structs, and a missing or bad value stops start-up naming it.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use crate::auth::{TokenIssuer, TokenVerifier};
+use crate::domain::TypePolicy;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration: {0} is not set")]
+    Missing(String),
+    #[error("configuration: {name}={value:?} is not valid: {why}")]
+    Invalid { name: String, value: String, why: String },
+}
+
+/// Where settings are read from: the process environment, or a map in tests.
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn process() -> Self {
+        Self { vars: std::env::vars().collect() }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self { vars: pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.vars.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or_else(|| ConfigError::Missing(name.to_string()))
+    }
+
+    pub fn invalid(&self, name: &str, why: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            name: name.to_string(),
+            value: self.optional(name).unwrap_or_default(),
+            why: why.into(),
+        }
+    }
+
+    /// A value parsed as `T`, or `default` when unset.
+    pub fn parsed<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| self.invalid(name, e.to_string())),
+        }
+    }
+
+    /// A value given inline (`NAME`) or as a file path (`NAME_FILE`).
+    pub fn inline_or_file(&self, name: &str) -> Result<String, ConfigError> {
+        if let Some(v) = self.optional(name) {
+            return Ok(v.replace("\\n", "\n"));
+        }
+        let file_var = format!("{name}_FILE");
+        let path = self
+            .optional(&file_var)
+            .ok_or_else(|| ConfigError::Missing(format!("{name} (or {file_var})")))?;
+        std::fs::read_to_string(&path).map_err(|e| self.invalid(&file_var, format!("cannot read {path}: {e}")))
+    }
+}
+
+/// Parses settings or stops the process with a message naming the variable.
+pub fn load_or_exit<T>(parse: impl FnOnce(&Env) -> Result<T, ConfigError>) -> T {
+    match parse(&Env::process()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("{err}");
+            tracing::error!(%err, "start-up stopped");
+            std::process::exit(2);
+        }
+    }
+}
+
+pub const GIB: u64 = 1024 * 1024 * 1024;
+
+/// What every API function needs to know about callers.
+pub fn token_verifier(env: &Env) -> Result<TokenVerifier, ConfigError> {
+    let pem = env.inline_or_file("JWT_PUBLIC_KEY")?;
+    TokenVerifier::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env))
+        .map_err(|e| env.invalid("JWT_PUBLIC_KEY", e))
+}
+
+pub fn token_issuer(env: &Env) -> Result<TokenIssuer, ConfigError> {
+    let pem = env.inline_or_file("JWT_PRIVATE_KEY")?;
+    let ttl = env.parsed("TOKEN_TTL_SECONDS", 900u64)?;
+    TokenIssuer::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env), ttl)
+        .map_err(|e| env.invalid("JWT_PRIVATE_KEY", e))
+}
+
+fn jwt_issuer(env: &Env) -> String {
+    env.optional("JWT_ISSUER").unwrap_or_else(|| "sluice".into())
+}
+
+fn jwt_audience(env: &Env) -> String {
+    env.optional("JWT_AUDIENCE").unwrap_or_else(|| "sluice-api".into())
+}
+
+/// Where upload sessions and objects live and how uploads are bounded.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    pub bucket: String,
+    pub sessions_table: String,
+    pub max_file_size: u64,
+    pub url_ttl_secs: u64,
+    pub session_ttl_secs: u64,
+    pub s3_force_path_style: bool,
+}
+
+impl UploadSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let settings = Self {
+            bucket: env.required("UPLOAD_BUCKET")?,
+            sessions_table: env.required("SESSIONS_TABLE")?,
+            max_file_size: env.parsed("MAX_FILE_SIZE", 5 * GIB)?,
+            url_ttl_secs: env.parsed("PRESIGN_TTL_SECONDS", 900)?,
+            session_ttl_secs: env.parsed("SESSION_TTL_SECONDS", 86_400)?,
+            s3_force_path_style: env.parsed("S3_FORCE_PATH_STYLE", false)?,
+        };
+        // SigV4 presigned URLs live at most 7 days.
+        if !(1..=604_800).contains(&settings.url_ttl_secs) {
+            return Err(env.invalid("PRESIGN_TTL_SECONDS", "must be from 1 to 604800 seconds"));
+        }
+        if settings.max_file_size == 0 {
+            return Err(env.invalid("MAX_FILE_SIZE", "must be greater than 0"));
+        }
+        Ok(settings)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InspectSettings {
+    pub queue_url: String,
+    pub policy: TypePolicy,
+}
+
+impl InspectSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let policy = match env.optional("ALLOWED_TYPES") {
+            None => TypePolicy::default(),
+            Some(list) => TypePolicy::parse(&list).map_err(|why| env.invalid("ALLOWED_TYPES", why))?,
+        };
+        Ok(Self { queue_url: env.required("VERDICT_QUEUE_URL")?, policy })
+    }
+}
+
+pub fn database_url(env: &Env) -> Result<String, ConfigError> {
+    let url = env.required("DATABASE_URL")?;
+    url.parse::<tokio_postgres::Config>()
+        .map_err(|e| env.invalid("DATABASE_URL", e.to_string()))?;
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_values_are_named() {
+        let env = Env::from_pairs([("SESSIONS_TABLE", "t")]);
+        let err = UploadSettings::from_env(&env).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("UPLOAD_BUCKET".into()));
+        assert!(err.to_string().contains("UPLOAD_BUCKET"));
+    }
+
+    #[test]
+    fn bad_values_are_named_with_the_reason() {
+        let env = Env::from_pairs([("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("MAX_FILE_SIZE", "lots")]);
+        let err = UploadSettings::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("MAX_FILE_SIZE") && err.contains("lots"), "{err}");
+        let env = Env::from_pairs([("VERDICT_QUEUE_URL", "q"), ("ALLOWED_TYPES", "exe")]);
+        assert!(InspectSettings::from_env(&env).unwrap_err().to_string().contains("ALLOWED_TYPES"));
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://x:y@h:notaport/db")]);
+        assert!(database_url(&env).unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let env = Env::from_pairs([("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t")]);
+        let s = UploadSettings::from_env(&env).unwrap();
+        assert_eq!((s.max_file_size, s.url_ttl_secs, s.session_ttl_secs), (5 * GIB, 900, 86_400));
+    }
+}

@@ -1,0 +1,116 @@
+//! Client-supplied file names: kept for display, sanitised for S3 keys.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    original: String,
+    safe: String,
+}
+
+pub const MAX_FILE_NAME_BYTES: usize = 1024;
+/// S3 keys are at most 1024 bytes; the safe segment leaves room for the prefix.
+const MAX_SAFE_BYTES: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileNameError {
+    #[error("fileName must not be empty")]
+    Empty,
+    #[error("fileName is {len} bytes; the maximum is {MAX_FILE_NAME_BYTES}")]
+    TooLong { len: usize },
+}
+
+impl FileName {
+    /// Keeps the name the user gave (minus control characters) and derives a
+    /// key segment with no path separators, dot segments or non-ASCII bytes,
+    /// so a key can never climb out of its `uploads/{user}/{file}/` prefix.
+    pub fn parse(raw: &str) -> Result<Self, FileNameError> {
+        if raw.len() > MAX_FILE_NAME_BYTES {
+            return Err(FileNameError::TooLong { len: raw.len() });
+        }
+        let original: String = raw.chars().filter(|c| !c.is_control()).collect();
+        let original = original.trim().to_string();
+        // Only the last path component counts: "../../etc/passwd" is "passwd".
+        let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
+        let mut safe = String::with_capacity(base.len());
+        for c in base.chars() {
+            match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => safe.push(c),
+                _ => {
+                    if !safe.ends_with('_') {
+                        safe.push('_');
+                    }
+                }
+            }
+        }
+        let safe = safe.trim_start_matches('.').to_string();
+        let mut safe = if safe.trim_matches(['_', '.']).is_empty() {
+            if original.is_empty() {
+                return Err(FileNameError::Empty);
+            }
+            "file".to_string()
+        } else {
+            safe
+        };
+        if safe.len() > MAX_SAFE_BYTES {
+            // Keep the extension: it is what people look at.
+            let ext = safe.rfind('.').map(|i| safe[i..].to_string()).filter(|e| e.len() <= 16);
+            let ext = ext.unwrap_or_default();
+            safe.truncate(MAX_SAFE_BYTES - ext.len());
+            safe.push_str(&ext);
+        }
+        Ok(Self { original, safe })
+    }
+
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    pub fn safe(&self) -> &str {
+        &self.safe
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn safe(raw: &str) -> String {
+        FileName::parse(raw).unwrap().safe().to_string()
+    }
+
+    #[test]
+    fn keeps_ordinary_names() {
+        assert_eq!(safe("holiday-2026_01.jpg"), "holiday-2026_01.jpg");
+    }
+
+    #[test]
+    fn path_traversal_cannot_escape() {
+        assert_eq!(safe("../../etc/passwd"), "passwd");
+        assert_eq!(safe("..\\..\\boot.ini"), "boot.ini");
+        assert_eq!(safe("/abs/path/x.pdf"), "x.pdf");
+        assert_eq!(safe(".."), "file");
+        assert_eq!(safe(".hidden"), "hidden");
+    }
+
+    #[test]
+    fn control_characters_and_non_ascii_are_replaced() {
+        assert_eq!(safe("a\u{0}b\nc.png"), "abc.png");
+        assert_eq!(safe("résumé final.pdf"), "r_sum_final.pdf");
+        let name = FileName::parse("résumé final.pdf").unwrap();
+        assert_eq!(name.original(), "résumé final.pdf");
+        assert_eq!(safe("日本語"), "file");
+    }
+
+    #[test]
+    fn long_names_are_cut_keeping_the_extension() {
+        let raw = format!("{}.mp4", "a".repeat(900));
+        let s = safe(&raw);
+        assert_eq!(s.len(), 200);
+        assert!(s.ends_with(".mp4"));
+    }
+
+    #[test]
+    fn rejects_empty_and_huge() {
+        assert_eq!(FileName::parse("  "), Err(FileNameError::Empty));
+        assert!(matches!(FileName::parse(&"x".repeat(2000)), Err(FileNameError::TooLong { len: 2000 })));
+    }
+}

@@ -1,0 +1,14 @@
+//! Domain types that parse their input once, so the rest of the code cannot
+//! hold an invalid value.
+
+pub mod account;
+pub mod file_name;
+pub mod plan;
+pub mod status;
+pub mod verdict;
+
+pub use account::{Email, Password};
+pub use file_name::FileName;
+pub use plan::{PartNumber, PartPlan, PlanError};
+pub use status::FileStatus;
+pub use verdict::{Kind, TypePolicy, Verdict};

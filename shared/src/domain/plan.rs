@@ -1,0 +1,139 @@
+//! Part planning for S3 multipart uploads.
+
+use serde::{Deserialize, Serialize};
+
+pub const MIB: u64 = 1024 * 1024;
+/// The part size we use unless the file needs more than S3's part limit.
+pub const DEFAULT_PART_SIZE: u64 = 5 * MIB;
+/// S3's smallest part (all but the last).
+pub const MIN_PART_SIZE: u64 = 5 * MIB;
+/// S3's largest part.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+/// S3's limit on parts per upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("size must be greater than 0 bytes")]
+    Empty,
+    #[error("size {size} bytes exceeds the maximum of {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+}
+
+/// How a file of a given size is cut into parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartPlan {
+    pub size: u64,
+    pub part_size: u64,
+    pub part_count: u32,
+}
+
+impl PartPlan {
+    /// 5 MiB parts unless that would need more than 10,000 parts; then the
+    /// smallest whole MiB that fits.
+    pub fn for_size(size: u64, max_size: u64) -> Result<Self, PlanError> {
+        if size == 0 {
+            return Err(PlanError::Empty);
+        }
+        let ceiling = max_size.min(MAX_PARTS * MAX_PART_SIZE);
+        if size > ceiling {
+            return Err(PlanError::TooLarge { size, max: ceiling });
+        }
+        let part_size = if size.div_ceil(DEFAULT_PART_SIZE) <= MAX_PARTS {
+            DEFAULT_PART_SIZE
+        } else {
+            size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB
+        };
+        let part_count = size.div_ceil(part_size) as u32;
+        Ok(Self { size, part_size, part_count })
+    }
+
+    /// The exact size part `n` must have: every part is `part_size` but the
+    /// last, which holds the remainder.
+    pub fn size_of(&self, part: PartNumber) -> u64 {
+        let n = u64::from(part.get());
+        if n < u64::from(self.part_count) {
+            self.part_size
+        } else {
+            self.size - self.part_size * (u64::from(self.part_count) - 1)
+        }
+    }
+
+    pub fn part_number(&self, n: i64) -> Option<PartNumber> {
+        (1..=i64::from(self.part_count))
+            .contains(&n)
+            .then(|| PartNumber(n as u32))
+    }
+
+    pub fn parts(&self) -> impl Iterator<Item = PartNumber> {
+        (1..=self.part_count).map(PartNumber)
+    }
+}
+
+/// A part number inside a plan (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartNumber(u32);
+
+impl PartNumber {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: u64 = 5 * 1024 * MIB * 1024;
+
+    #[test]
+    fn small_files_use_5_mib_parts() {
+        let plan = PartPlan::for_size(MIB, MAX).unwrap();
+        assert_eq!((plan.part_size, plan.part_count), (5 * MIB, 1));
+        assert_eq!(plan.size_of(PartNumber(1)), MIB);
+    }
+
+    #[test]
+    fn last_part_holds_the_remainder() {
+        let plan = PartPlan::for_size(12 * MIB + 7, MAX).unwrap();
+        assert_eq!(plan.part_count, 3);
+        assert_eq!(plan.size_of(PartNumber(1)), 5 * MIB);
+        assert_eq!(plan.size_of(PartNumber(3)), 2 * MIB + 7);
+    }
+
+    #[test]
+    fn exactly_10000_parts_of_5_mib_keeps_5_mib() {
+        let plan = PartPlan::for_size(10_000 * 5 * MIB, MAX).unwrap();
+        assert_eq!((plan.part_size, plan.part_count), (5 * MIB, 10_000));
+    }
+
+    #[test]
+    fn larger_files_use_the_smallest_whole_mib_that_fits() {
+        let plan = PartPlan::for_size(48 * 1024 * MIB, MAX).unwrap();
+        // 48 GiB over 10,000 parts is 5.03 MiB a part: the next whole MiB is 6.
+        assert_eq!(plan.part_size, 6 * MIB);
+        assert!(u64::from(plan.part_count) <= MAX_PARTS);
+        let one_more = PartPlan::for_size(10_000 * 5 * MIB + 1, MAX).unwrap();
+        assert_eq!(one_more.part_size, 6 * MIB);
+        assert_eq!(one_more.part_count, 8_334);
+    }
+
+    #[test]
+    fn rejects_empty_and_oversized() {
+        assert_eq!(PartPlan::for_size(0, MAX), Err(PlanError::Empty));
+        assert_eq!(
+            PartPlan::for_size(11, 10),
+            Err(PlanError::TooLarge { size: 11, max: 10 })
+        );
+    }
+
+    #[test]
+    fn part_numbers_outside_the_plan_are_refused() {
+        let plan = PartPlan::for_size(12 * MIB, MAX).unwrap();
+        assert!(plan.part_number(0).is_none());
+        assert!(plan.part_number(4).is_none());
+        assert!(plan.part_number(-1).is_none());
+        assert_eq!(plan.part_number(3).map(PartNumber::get), Some(3));
+    }
+}

@@ -1,0 +1,18 @@
+//! Sluice's common library: the domain (plain Rust, no AWS types), the HTTP
+//! conventions every API function follows, configuration, and the adapters
+//! to DynamoDB, S3, SQS and Postgres that the functions share.
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod messages;
+pub mod routes;
+pub mod sessions;
+pub mod telemetry;
+pub mod time;
+
+pub use error::ApiError;

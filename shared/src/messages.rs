@@ -1,0 +1,27 @@
+//! The verdict message inspect sends to SQS and persist writes to Postgres.
+//! It carries no part list: a 10,000-part list would not fit SQS's 256 KB,
+//! so persist reads the parts from the session table.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{FileStatus, Kind};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerdictMessage {
+    pub file_id: Uuid,
+    pub owner_id: Uuid,
+    pub bucket: String,
+    pub key: String,
+    pub file_name: String,
+    pub size: u64,
+    pub etag: String,
+    pub declared_type: String,
+    pub detected_type: Option<String>,
+    pub kind: Option<Kind>,
+    pub status: FileStatus,
+    pub reason: Option<String>,
+    /// Seconds since the epoch when inspect decided.
+    pub decided_at: u64,
+}

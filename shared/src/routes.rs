@@ -1,0 +1,85 @@
+//! The one table of HTTP routes. The local router serves exactly these and
+//! template.yaml declares exactly these (a test checks both ways).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway syntax: `{name}` is a path parameter.
+    pub path: &'static str,
+    /// The crate under functions/ that handles it.
+    pub function: &'static str,
+    pub authenticated: bool,
+}
+
+const fn route(method: &'static str, path: &'static str, function: &'static str, authenticated: bool) -> Route {
+    Route { method, path, function, authenticated }
+}
+
+pub const ROUTES: &[Route] = &[
+    route("POST", "/auth/signup", "auth", false),
+    route("POST", "/auth/signin", "auth", false),
+    route("POST", "/uploads", "presign", true),
+    route("GET", "/uploads/{fileId}/parts", "presign", true),
+    route("POST", "/uploads/{fileId}/chunks", "record-chunk", true),
+    route("POST", "/uploads/{fileId}/complete", "complete-upload", true),
+    route("GET", "/files/{fileId}", "files", true),
+];
+
+impl Route {
+    /// `"POST /uploads"`, as API Gateway writes `routeKey`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// The path parameters if `path` matches this route's pattern.
+    pub fn matches(&self, method: &str, path: &str) -> Option<Vec<(String, String)>> {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if pattern.len() != actual.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (p, a) in pattern.iter().zip(&actual) {
+            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if a.is_empty() {
+                    return None;
+                }
+                params.push((name.to_string(), a.to_string()));
+            } else if p != a {
+                return None;
+            }
+        }
+        Some(params)
+    }
+}
+
+/// The route serving `method path`, with its path parameters.
+pub fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<(String, String)>)> {
+    ROUTES.iter().find_map(|r| r.matches(method, path).map(|p| (r, p)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_routes_and_their_parameters() {
+        let (route, params) = find("POST", "/uploads/abc/chunks").unwrap();
+        assert_eq!(route.function, "record-chunk");
+        assert_eq!(params, vec![("fileId".to_string(), "abc".to_string())]);
+        assert!(find("GET", "/uploads").is_none());
+        assert!(find("POST", "/uploads//chunks").is_none());
+        assert!(find("DELETE", "/files/x").is_none());
+    }
+
+    #[test]
+    fn keys_are_unique() {
+        let mut keys: Vec<String> = ROUTES.iter().map(Route::key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+}

@@ -1,0 +1,271 @@
+//! Upload sessions in DynamoDB: one item for the session and one per
+//! recorded part (a 10,000-part upload would not fit one 400 KB item).
+//! Key: `pk` = file id, `sk` = `session` or `part#00042`; `expiresAt` is the TTL.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::PartPlan;
+use crate::domain::status::SessionStage;
+
+const SESSION_SK: &str = "session";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadSession {
+    pub file_id: Uuid,
+    pub owner_id: Uuid,
+    pub key: String,
+    pub upload_id: String,
+    pub file_name: String,
+    pub declared_type: String,
+    pub plan: PartPlan,
+    pub stage: SessionStage,
+    pub recorded_count: u32,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+impl UploadSession {
+    /// Sessions past their TTL count as gone even before DynamoDB deletes them.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at <= now
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedPart {
+    pub part_number: u32,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    #[error("the session item is malformed: {0}")]
+    Malformed(String),
+}
+
+fn dynamo_err<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError {
+    StoreError::Dynamo(crate::aws::describe(e))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn part_sk(part_number: u32) -> String {
+    format!("part#{part_number:05}")
+}
+
+#[derive(Clone)]
+pub struct SessionStore {
+    client: Client,
+    table: String,
+}
+
+impl SessionStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub async fn create(&self, session: &UploadSession) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(session.file_id.to_string())),
+            ("sk".to_string(), s(SESSION_SK)),
+            ("ownerId".to_string(), s(session.owner_id.to_string())),
+            ("key".to_string(), s(&session.key)),
+            ("uploadId".to_string(), s(&session.upload_id)),
+            ("fileName".to_string(), s(&session.file_name)),
+            ("declaredType".to_string(), s(&session.declared_type)),
+            ("size".to_string(), n(session.plan.size)),
+            ("partSize".to_string(), n(session.plan.part_size)),
+            ("partCount".to_string(), n(session.plan.part_count)),
+            ("stage".to_string(), s(session.stage.as_str())),
+            ("recordedCount".to_string(), n(0)),
+            ("createdAt".to_string(), n(session.created_at)),
+            ("expiresAt".to_string(), n(session.expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(dynamo_err)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, file_id: Uuid) -> Result<Option<UploadSession>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_err)?;
+        out.item.map(|item| parse_session(&item)).transpose()
+    }
+
+    /// Records a part (idempotent: the same part again overwrites it, as a
+    /// re-uploaded S3 part does) and answers how many distinct parts exist.
+    pub async fn record_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<u32, StoreError> {
+        let previous = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(file_id.to_string()))
+            .item("sk", s(part_sk(part.part_number)))
+            .item("partNumber", n(part.part_number))
+            .item("size", n(part.size))
+            .item("etag", s(&part.etag))
+            .item("expiresAt", n(expires_at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(dynamo_err)?;
+        let is_new = previous.attributes.is_none_or(|a| a.is_empty());
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .update_expression("ADD recordedCount :inc")
+            .expression_attribute_values(":inc", n(u32::from(is_new)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(dynamo_err)?;
+        let count = update
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("recordedCount"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        Ok(count)
+    }
+
+    /// Every recorded part, in part order.
+    pub async fn parts(&self, file_id: Uuid) -> Result<Vec<RecordedPart>, StoreError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(file_id.to_string()))
+            .expression_attribute_values(":prefix", s("part#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut parts = Vec::new();
+        for item in pages {
+            let item = item.map_err(dynamo_err)?;
+            parts.push(RecordedPart {
+                part_number: num(&item, "partNumber")? as u32,
+                size: num(&item, "size")?,
+                etag: text(&item, "etag")?,
+            });
+        }
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+
+    /// Moves an open session to COMPLETING; false if it was not open.
+    pub async fn set_stage(&self, file_id: Uuid, from: SessionStage, to: SessionStage) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .update_expression("SET stage = :to")
+            .condition_expression("stage = :from")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo_err(e)),
+        }
+    }
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or_else(|| StoreError::Malformed(format!("{name} is missing")))
+}
+
+fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Malformed(format!("{name} is missing or not a number")))
+}
+
+fn uuid(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(&text(item, name)?).map_err(|e| StoreError::Malformed(format!("{name}: {e}")))
+}
+
+fn parse_session(item: &HashMap<String, AttributeValue>) -> Result<UploadSession, StoreError> {
+    Ok(UploadSession {
+        file_id: uuid(item, "pk")?,
+        owner_id: uuid(item, "ownerId")?,
+        key: text(item, "key")?,
+        upload_id: text(item, "uploadId")?,
+        file_name: text(item, "fileName")?,
+        declared_type: text(item, "declaredType")?,
+        plan: PartPlan {
+            size: num(item, "size")?,
+            part_size: num(item, "partSize")?,
+            part_count: num(item, "partCount")? as u32,
+        },
+        stage: SessionStage::parse(&text(item, "stage")?)
+            .ok_or_else(|| StoreError::Malformed("stage is unknown".into()))?,
+        recorded_count: num(item, "recordedCount").unwrap_or_default() as u32,
+        created_at: num(item, "createdAt")?,
+        expires_at: num(item, "expiresAt")?,
+    })
+}
+
+/// The caller's open session, or 404 (also for another user's or an expired one).
+pub async fn owned_session(sessions: &SessionStore, req: &lambda_http::Request, owner: Uuid) -> Result<UploadSession, crate::ApiError> {
+    let file_id = crate::http::file_id(req)?;
+    let session = sessions.get(file_id).await.map_err(|e| crate::ApiError::unavailable("the session table", e))?;
+    session
+        .filter(|s| s.owner_id == owner && !s.is_expired(crate::auth::now_secs()))
+        .ok_or_else(|| crate::ApiError::not_found("this upload"))
+}
+
+
+/// S3 quotes ETags; they are kept bare so every source compares equal.
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
