@@ -113,7 +113,6 @@ pub struct UploadSettings {
     pub max_file_size: u64,
     pub url_ttl_secs: u64,
     pub session_ttl_secs: u64,
-    pub s3_force_path_style: bool,
 }
 
 impl UploadSettings {
@@ -124,7 +123,6 @@ impl UploadSettings {
             max_file_size: env.parsed("MAX_FILE_SIZE", 5 * GIB)?,
             url_ttl_secs: env.parsed("PRESIGN_TTL_SECONDS", 900)?,
             session_ttl_secs: env.parsed("SESSION_TTL_SECONDS", 86_400)?,
-            s3_force_path_style: env.parsed("S3_FORCE_PATH_STYLE", false)?,
         };
         // SigV4 presigned URLs live at most 7 days.
         if !(1..=604_800).contains(&settings.url_ttl_secs) {

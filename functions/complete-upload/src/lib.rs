@@ -8,7 +8,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
-use sluice_shared::aws::{self, SdkConfig};
+use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::http::{json_response, respond, route_key, unknown_route};
@@ -23,11 +23,11 @@ pub struct CompleteUpload {
 }
 
 impl CompleteUpload {
-    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
-            s3: aws::s3_client(sdk, settings.s3_force_path_style),
-            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.sessions_table),
+            s3: clients.s3.clone(),
+            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
             bucket: settings.bucket,
         })

@@ -4,7 +4,7 @@
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{Value, json};
 use sluice_shared::auth::{TokenVerifier, now_secs};
-use sluice_shared::aws::SdkConfig;
+use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::db::Db;
 use sluice_shared::http::{file_id, json_response, respond, route_key, unknown_route};
@@ -19,11 +19,11 @@ pub struct Files {
 }
 
 impl Files {
-    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
             db: Db::new(config::database_url(env)?),
-            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.sessions_table),
+            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
         })
     }

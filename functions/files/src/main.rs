@@ -5,6 +5,6 @@ use sluice_shared::{aws, config, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = aws::sdk_config().await;
-    let deps = config::load_or_exit(|env| files::Files::from_env(env, &sdk));
+    let deps = config::load_or_exit(|env| files::Files::from_env(env, &aws::Clients::from_env(env, &sdk)?));
     lambda_http::run(service_fn(|req| files::handle(&deps, req))).await
 }

@@ -6,7 +6,7 @@ use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use sluice_shared::auth::now_secs;
-use sluice_shared::aws::{self, SdkConfig, metadata};
+use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, InspectSettings, UploadSettings};
 use sluice_shared::domain::verdict::Detected;
 use sluice_shared::domain::{FileName, FileStatus, Verdict};
@@ -25,12 +25,12 @@ pub struct Inspect {
 }
 
 impl Inspect {
-    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let upload = UploadSettings::from_env(env)?;
         Ok(Self {
-            s3: aws::s3_client(sdk, upload.s3_force_path_style),
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &upload.sessions_table),
+            s3: clients.s3.clone(),
+            sqs: clients.sqs.clone(),
+            sessions: SessionStore::new(clients.dynamodb.clone(), &upload.sessions_table),
             settings: InspectSettings::from_env(env)?,
         })
     }

@@ -5,7 +5,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use sluice_shared::aws::SdkConfig;
+use sluice_shared::aws::Clients;
 use sluice_shared::config::{self, ConfigError, Env};
 use sluice_shared::db::Db;
 use sluice_shared::domain::FileStatus;
@@ -18,10 +18,10 @@ pub struct Persist {
 }
 
 impl Persist {
-    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         Ok(Self {
             db: Db::new(config::database_url(env)?),
-            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), env.required("SESSIONS_TABLE")?),
+            sessions: SessionStore::new(clients.dynamodb.clone(), env.required("SESSIONS_TABLE")?),
         })
     }
 }

@@ -5,6 +5,6 @@ use sluice_shared::{aws, config, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = aws::sdk_config().await;
-    let deps = config::load_or_exit(|env| persist::Persist::from_env(env, &sdk));
+    let deps = config::load_or_exit(|env| persist::Persist::from_env(env, &aws::Clients::from_env(env, &sdk)?));
     run(service_fn(|event| persist::handle(&deps, event))).await
 }

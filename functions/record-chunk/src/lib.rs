@@ -4,7 +4,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
-use sluice_shared::aws::SdkConfig;
+use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
@@ -17,10 +17,10 @@ pub struct RecordChunk {
 }
 
 impl RecordChunk {
-    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
-            sessions: SessionStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.sessions_table),
+            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
         })
     }

@@ -1,0 +1,33 @@
+# The daily verbs. `make dev` and `make test` install what they need first.
+.PHONY: dev test unit setup build migrate clean
+
+CARGO ?= cargo
+
+setup:
+	@scripts/setup.sh
+
+build:
+	$(CARGO) build --workspace
+
+## Run Sluice on its local stack (state kept in .local/dev; Ctrl-C stops it).
+dev: setup
+	$(CARGO) build -p sluice-local
+	scripts/stack.sh .local/dev target/debug/sluice-local dev
+
+## Every test, on a private stack started for the run and stopped after it.
+test: setup
+	rm -rf .local/test
+	scripts/stack.sh .local/test $(CARGO) test --workspace --no-fail-fast
+
+## Unit tests only (no stack needed).
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+## Apply migrations to DATABASE_URL (e.g. your RDS instance).
+migrate:
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgres://user:password@host:5432/db"; exit 2; }
+	$(CARGO) run -q -p sluice-local -- migrate --database-url "$(DATABASE_URL)"
+
+## Remove every local state folder (databases, objects, keys, venv).
+clean:
+	rm -rf .local .venv

@@ -1,0 +1,358 @@
+//! Starts one local Sluice: database and migrations, local S3, queues and
+//! the session table, the event plumbing, and the API. PostgreSQL and the
+//! SQS/DynamoDB server (moto) are already running; see scripts/stack.sh.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_runtime::{Context, LambdaEvent};
+use sluice_shared::aws::{Clients, describe};
+use sluice_shared::config::Env;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::events::{self, REGION};
+use crate::router::{self, Api};
+use crate::s3::{LocalS3, ObjectCreated};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The local S3's only credentials; every request must be signed with them.
+pub const ACCESS_KEY: &str = "sluice-local";
+pub const SECRET_KEY: &str = "sluice-local-secret";
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Host and port of the PostgreSQL server; user `postgres`, trust auth.
+    pub pg_host: String,
+    pub pg_port: u16,
+    /// The SQS + DynamoDB server.
+    pub moto_url: String,
+    /// Where the local S3 keeps objects.
+    pub data_dir: PathBuf,
+    pub api_addr: SocketAddr,
+    pub s3_addr: SocketAddr,
+    /// Names the database, bucket, queues and table of this stack.
+    pub name: String,
+    pub jwt_private_key_file: PathBuf,
+    pub jwt_public_key_file: PathBuf,
+    pub visibility_timeout_secs: u32,
+    pub max_receive_count: u32,
+    /// Extra settings for the functions (e.g. PRESIGN_TTL_SECONDS).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl StackOptions {
+    /// Options from the variables scripts/stack.sh exports.
+    pub fn from_process_env(name: &str) -> Result<Self, BoxError> {
+        let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set; start the stack with scripts/stack.sh"));
+        let state = PathBuf::from(var("SLUICE_STATE_DIR")?);
+        Ok(Self {
+            pg_host: "127.0.0.1".into(),
+            pg_port: var("SLUICE_PG_PORT")?.parse()?,
+            moto_url: var("SLUICE_MOTO_URL")?,
+            data_dir: state.join("s3").join(name),
+            api_addr: "127.0.0.1:0".parse()?,
+            s3_addr: "127.0.0.1:0".parse()?,
+            name: name.to_string(),
+            jwt_private_key_file: state.join("jwt-private.pem"),
+            jwt_public_key_file: state.join("jwt-public.pem"),
+            visibility_timeout_secs: 30,
+            max_receive_count: 3,
+            extra_env: Vec::new(),
+        })
+    }
+}
+
+pub struct Stack {
+    pub api_url: String,
+    pub s3_url: String,
+    pub database_url: String,
+    pub bucket: String,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    /// The settings the functions were configured with, as Lambda would see them.
+    pub env: BTreeMap<String, String>,
+    pub clients: Clients,
+    pub api: Arc<Api>,
+    pub inspect: Arc<inspect::Inspect>,
+    pub persist: Arc<persist::Persist>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn sdk_config() -> SdkConfig {
+    let credentials = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "sluice-local");
+    SdkConfig::builder()
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
+        .behavior_version(BehaviorVersion::latest())
+        .build()
+}
+
+pub fn local_clients(s3_url: &str, moto_url: &str) -> Clients {
+    let sdk = sdk_config();
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(s3_url).force_path_style(true).build();
+    let sqs = aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(moto_url).build();
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(moto_url).build();
+    Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        sqs: aws_sdk_sqs::Client::from_conf(sqs),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+    }
+}
+
+/// Creates the stack's database if needed and applies migrations.
+pub async fn prepare_database(opts: &StackOptions) -> Result<String, BoxError> {
+    let server = format!("postgres://postgres@{}:{}/postgres", opts.pg_host, opts.pg_port);
+    let admin = sluice_shared::db::connect(&server).await?;
+    let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&opts.name]).await?.is_some();
+    if !exists {
+        admin.batch_execute(&format!("CREATE DATABASE \"{}\"", opts.name.replace('"', ""))).await?;
+    }
+    let url = format!("postgres://postgres@{}:{}/{}", opts.pg_host, opts.pg_port, opts.name);
+    let mut client = sluice_shared::db::connect(&url).await?;
+    let applied = sluice_shared::db::migrate(&mut client).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(url)
+}
+
+async fn start_s3(opts: &StackOptions) -> Result<(String, mpsc::UnboundedReceiver<ObjectCreated>, JoinHandle<()>), BoxError> {
+    let (notify, created) = mpsc::unbounded_channel();
+    let local = LocalS3::new(opts.data_dir.clone(), notify)?;
+    let mut builder = s3s::service::S3ServiceBuilder::new(local);
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let service = builder.build();
+    let listener = TcpListener::bind(opts.s3_addr).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else { continue };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+                let _ = conn.await;
+            });
+        }
+    });
+    Ok((url, created, task))
+}
+
+async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, table: &str) -> Result<(String, String, String), BoxError> {
+    if clients.s3.head_bucket().bucket(bucket).send().await.is_err() {
+        clients.s3.create_bucket().bucket(bucket).send().await.map_err(describe)?;
+    }
+    let dlq = clients.sqs.create_queue().queue_name(format!("{}-verdicts-dlq", opts.name)).send().await.map_err(describe)?;
+    let dlq_url = dlq.queue_url.unwrap_or_default();
+    let dlq_arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(describe)?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": opts.max_receive_count.to_string() });
+    let queue = clients
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-verdicts", opts.name))
+        .attributes(QueueAttributeName::VisibilityTimeout, opts.visibility_timeout_secs.to_string())
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .map_err(describe)?;
+    let queue_url = queue.queue_url.unwrap_or_default();
+    let queue_arn = format!("arn:aws:sqs:{REGION}:000000000000:{}-verdicts", opts.name);
+
+    let exists = clients.dynamodb.describe_table().table_name(table).send().await.is_ok();
+    if !exists {
+        clients
+            .dynamodb
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?)
+            .attribute_definitions(AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build()?)
+            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build()?)
+            .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build()?)
+            .send()
+            .await
+            .map_err(describe)?;
+        clients
+            .dynamodb
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name("expiresAt").enabled(true).build()?)
+            .send()
+            .await
+            .map_err(describe)?;
+    }
+    Ok((queue_url, queue_arn, dlq_url))
+}
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> Result<Self, BoxError> {
+        let database_url = prepare_database(&opts).await?;
+        let (s3_url, created, s3_task) = start_s3(&opts).await?;
+        let clients = local_clients(&s3_url, &opts.moto_url);
+        let bucket = opts.name.to_lowercase().replace('_', "-");
+        let table = format!("{}-sessions", opts.name);
+        let (queue_url, queue_arn, dlq_url) = create_resources(&clients, &opts, &bucket, &table).await?;
+
+        let mut env: BTreeMap<String, String> = [
+            ("UPLOAD_BUCKET", bucket.clone()),
+            ("SESSIONS_TABLE", table.clone()),
+            ("VERDICT_QUEUE_URL", queue_url.clone()),
+            ("DATABASE_URL", database_url.clone()),
+            ("JWT_PRIVATE_KEY_FILE", opts.jwt_private_key_file.display().to_string()),
+            ("JWT_PUBLIC_KEY_FILE", opts.jwt_public_key_file.display().to_string()),
+            ("S3_FORCE_PATH_STYLE", "true".into()),
+            ("COOKIE_SECURE", "false".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_ENDPOINT_URL_S3", s3_url.clone()),
+            ("AWS_ENDPOINT_URL_SQS", opts.moto_url.clone()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", opts.moto_url.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(opts.extra_env.iter().cloned());
+        let fn_env = Env::from_pairs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+
+        let api = Arc::new(Api {
+            auth: auth::Auth::from_env(&fn_env)?,
+            presign: presign::Presign::from_env(&fn_env, &clients)?,
+            record_chunk: record_chunk::RecordChunk::from_env(&fn_env, &clients)?,
+            complete_upload: complete_upload::CompleteUpload::from_env(&fn_env, &clients)?,
+            files: files::Files::from_env(&fn_env, &clients)?,
+        });
+        let inspect = Arc::new(inspect::Inspect::from_env(&fn_env, &clients)?);
+        let persist = Arc::new(persist::Persist::from_env(&fn_env, &clients)?);
+
+        let listener = TcpListener::bind(opts.api_addr).await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let tasks = vec![
+            s3_task,
+            tokio::spawn(serve_api(listener, api.clone())),
+            tokio::spawn(deliver_s3_events(created, inspect.clone())),
+            tokio::spawn(poll_queue(clients.sqs.clone(), queue_url.clone(), queue_arn, persist.clone())),
+        ];
+        Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, tasks })
+    }
+}
+
+async fn serve_api(listener: TcpListener, api: Arc<Api>) {
+    loop {
+        let Ok((socket, _)) = listener.accept().await else { continue };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, std::convert::Infallible>(router::serve(&api, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+        });
+    }
+}
+
+/// Invokes inspect once per created object, retrying twice on error as
+/// Lambda does for asynchronous invocations.
+async fn deliver_s3_events(mut created: mpsc::UnboundedReceiver<ObjectCreated>, inspect: Arc<inspect::Inspect>) {
+    while let Some(object) = created.recv().await {
+        let inspect = inspect.clone();
+        tokio::spawn(async move {
+            let event = events::s3_event(&object);
+            for attempt in 1..=3 {
+                match inspect::handle(&inspect, LambdaEvent::new(event.clone(), Context::default())).await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!(key = object.key, attempt, %err, "inspect failed");
+                        tokio::time::sleep(Duration::from_secs(attempt)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Lambda's SQS event source: batches of up to 10, and only the messages
+/// not reported in `batchItemFailures` are deleted. The rest come back after
+/// the visibility timeout and go to the DLQ after maxReceiveCount.
+async fn poll_queue(sqs: aws_sdk_sqs::Client, queue_url: String, queue_arn: String, persist: Arc<persist::Persist>) {
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %describe(e), "receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let event = match serde_json::from_value(events::sqs_event(&messages, &queue_arn)) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(error = %e, "SQS event did not parse");
+                continue;
+            }
+        };
+        let failed: Vec<String> = match persist::handle(&persist, LambdaEvent::new(event, Context::default())).await {
+            Ok(response) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            // A function error fails the whole batch.
+            Err(_) => messages.iter().filter_map(|m| m.message_id.clone()).collect(),
+        };
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty()
+            && let Err(e) = sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(done)).send().await
+        {
+            tracing::warn!(error = %describe(e), "delete failed");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs, idempotently: PostgreSQL and openssl
+# from Debian's packages, and moto (local SQS + DynamoDB) in a project venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_SPEC='moto[server]==5.2.5'
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v openssl >/dev/null; then
+  echo "setup: installing postgresql and openssl from Debian's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql openssl >/dev/null
+fi
+
+if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.moto-spec 2>/dev/null)" != "$MOTO_SPEC" ]; then
+  echo "setup: installing $MOTO_SPEC into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "$MOTO_SPEC"
+  echo "$MOTO_SPEC" > .venv/.moto-spec
+fi

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Usage: scripts/stack.sh STATE_DIR COMMAND...
+# Starts PostgreSQL (data under STATE_DIR/pg) and moto (SQS + DynamoDB) on
+# free loopback ports, exports where they are (SLUICE_*), runs COMMAND, and
+# stops both when COMMAND ends or on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=$(mkdir -p "$1" && cd "$1" && pwd)
+shift
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+# Postgres refuses to run as root: as root, the data folder belongs to postgres.
+run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_data="$state/pg"
+pg_port=$(free_port)
+if [ ! -s "$pg_data/PG_VERSION" ]; then
+  mkdir -p "$pg_data"
+  [ "$(id -u)" = 0 ] && chown postgres "$state" "$pg_data"
+  run_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres >"$state/initdb.log" 2>&1 \
+    || { cat "$state/initdb.log"; exit 1; }
+fi
+[ "$(id -u)" = 0 ] && chown postgres "$state"
+run_pg "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$state/pg.log" \
+  -o "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+  || { tail -n 20 "$state/pg.log"; exit 1; }
+
+moto_port=$(free_port)
+.venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
+moto_pid=$!
+
+stop() {
+  kill "$moto_pid" 2>/dev/null || true
+  run_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$moto_port/moto-api/" 2>/dev/null && break
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/')" 2>/dev/null && break
+  sleep 0.2
+done
+
+# The JWT signing keys of this state folder (kept between runs).
+if [ ! -s "$state/jwt-private.pem" ]; then
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$state/jwt-private.pem" 2>/dev/null
+  openssl pkey -in "$state/jwt-private.pem" -pubout -out "$state/jwt-public.pem"
+  chmod 600 "$state/jwt-private.pem"
+fi
+
+export SLUICE_STATE_DIR="$state" SLUICE_PG_PORT="$pg_port" SLUICE_MOTO_URL="http://127.0.0.1:$moto_port"
+echo "stack: postgres on 127.0.0.1:$pg_port, moto on 127.0.0.1:$moto_port, state in $state"
+"$@"
