@@ -128,21 +128,27 @@ impl SessionStore {
     /// Records a part (idempotent: the same part again overwrites it, as a
     /// re-uploaded S3 part does) and answers how many distinct parts exist.
     pub async fn record_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<u32, StoreError> {
-        let previous = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(file_id.to_string()))
-            .item("sk", s(part_sk(part.part_number)))
-            .item("partNumber", n(part.part_number))
-            .item("size", n(part.size))
-            .item("etag", s(&part.etag))
-            .item("expiresAt", n(expires_at))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(dynamo_err)?;
-        let is_new = previous.attributes.is_none_or(|a| a.is_empty());
+        let put = |condition: Option<&str>| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(file_id.to_string()))
+                .item("sk", s(part_sk(part.part_number)))
+                .item("partNumber", n(part.part_number))
+                .item("size", n(part.size))
+                .item("etag", s(&part.etag))
+                .item("expiresAt", n(expires_at))
+                .set_condition_expression(condition.map(String::from))
+                .send()
+        };
+        let is_new = match put(Some("attribute_not_exists(sk)")).await {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                put(None).await.map_err(dynamo_err)?;
+                false
+            }
+            Err(e) => return Err(dynamo_err(e)),
+        };
         let update = self
             .client
             .update_item()
@@ -152,7 +158,7 @@ impl SessionStore {
             .update_expression("ADD recordedCount :inc")
             .expression_attribute_values(":inc", n(u32::from(is_new)))
             .condition_expression("attribute_exists(pk)")
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
             .map_err(dynamo_err)?;

@@ -110,10 +110,11 @@ mod tests {
 
     #[test]
     fn larger_files_use_the_smallest_whole_mib_that_fits() {
+        // 48 GiB still fits 10,000 parts of 5 MiB (9,831 of them).
         let plan = PartPlan::for_size(48 * 1024 * MIB, MAX).unwrap();
-        // 48 GiB over 10,000 parts is 5.03 MiB a part: the next whole MiB is 6.
-        assert_eq!(plan.part_size, 6 * MIB);
-        assert!(u64::from(plan.part_count) <= MAX_PARTS);
+        assert_eq!((plan.part_size, plan.part_count), (5 * MIB, 9_831));
+        let plan = PartPlan::for_size(100 * 1024 * MIB, 200 * 1024 * MIB).unwrap();
+        assert_eq!((plan.part_size, plan.part_count), (11 * MIB, 9_310));
         let one_more = PartPlan::for_size(10_000 * 5 * MIB + 1, MAX).unwrap();
         assert_eq!(one_more.part_size, 6 * MIB);
         assert_eq!(one_more.part_count, 8_334);

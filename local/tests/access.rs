@@ -1,0 +1,115 @@
+//! Who may do what, and what bad input gets back.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_file_answers_404_on_every_route() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let owner = client.new_user().await;
+    let other = client.new_user().await;
+    let data = png(1000);
+    let upload = client.start(&owner, "mine.png", "image/png", data.len()).await;
+    let etag = client.put_part(&upload, 1, &data).await;
+    let id = &upload.file_id;
+
+    let chunk = json!({ "partNumber": 1, "etag": etag, "size": data.len() });
+    let attempts = [
+        ("GET", format!("/uploads/{id}/parts"), None),
+        ("POST", format!("/uploads/{id}/chunks"), Some(chunk.clone())),
+        ("POST", format!("/uploads/{id}/complete"), None),
+        ("GET", format!("/files/{id}"), None),
+    ];
+    for (method, path, body) in &attempts {
+        let (status, answer) = client.call(method, path, Some(&other.token), body.clone()).await;
+        assert_eq!(status, 404, "{method} {path} by another user: {answer}");
+        assert_eq!(answer["error"]["code"], "not_found");
+        let (status, answer) = client.call(method, path, None, body.clone()).await;
+        assert_eq!(status, 401, "{method} {path} without a token: {answer}");
+        let (status, _) = client.call(method, path, Some("not.a.jwt"), body.clone()).await;
+        assert_eq!(status, 401, "{method} {path} with a malformed token");
+    }
+    // Nothing the other user did touched the owner's upload.
+    let (status, body) = client.record(&owner, &upload, 1, &etag, data.len()).await;
+    assert_eq!((status.as_u16(), body["recordedParts"].as_u64()), (200, Some(1)), "{body}");
+    let (status, _) = client.complete(&owner, id).await;
+    assert_eq!(status, 202);
+    let file = client.wait_final(&owner, id).await;
+    assert_eq!(file["status"], "UPLOADED");
+    let (status, _) = client.call("GET", &format!("/files/{id}"), Some(&other.token), None).await;
+    assert_eq!(status, 404, "a finished file is still hidden from others");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_sets_an_http_only_cookie_that_authenticates() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let resp = client
+        .http
+        .post(format!("{}/auth/signin", stack.api_url))
+        .json(&json!({ "email": user.email, "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let resp = client
+        .http
+        .post(format!("{}/uploads", stack.api_url))
+        .header("cookie", format!("theme=dark; {pair}"))
+        .json(&json!({ "fileName": "a.png", "size": 10, "contentType": "image/png" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_json_4xx_with_the_numbers() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let t = Some(user.token.as_str());
+
+    let cases = [
+        ("POST", "/auth/signup", None, Some(json!({ "email": user.email, "password": "another password" })), 409, "email_taken"),
+        ("POST", "/auth/signup", None, Some(json!({ "email": "nope", "password": "long enough" })), 400, "invalid_email"),
+        ("POST", "/auth/signup", None, Some(json!({ "email": "x@y.io", "password": "short" })), 400, "invalid_password"),
+        ("POST", "/auth/signin", None, Some(json!({ "email": user.email, "password": "wrong password" })), 401, "unauthorized"),
+        ("POST", "/auth/signin", None, Some(json!({ "email": "nobody@example.com", "password": "whatever1" })), 401, "unauthorized"),
+        ("POST", "/auth/signin", None, None, 400, "invalid_body"),
+        ("POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 0, "contentType": "image/png" })), 400, "invalid_size"),
+        ("POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": -5, "contentType": "image/png" })), 400, "invalid_body"),
+        ("POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 6_000_000_000u64, "contentType": "image/png" })), 413, "file_too_large"),
+        ("POST", "/uploads", t, Some(json!({ "fileName": "a.exe", "size": 10, "contentType": "application/x-msdownload" })), 415, "unsupported_type"),
+        ("POST", "/uploads", t, Some(json!({ "fileName": "", "size": 10, "contentType": "image/png" })), 400, "invalid_file_name"),
+        ("POST", "/uploads", t, Some(json!({ "size": 10 })), 400, "invalid_body"),
+        ("GET", "/uploads/not-a-uuid/parts", t, None, 404, "not_found"),
+        ("GET", "/nowhere", t, None, 404, "route_not_found"),
+    ];
+    for (method, path, token, body, status, code) in cases {
+        let (got, answer) = client.call(method, path, token, body.clone()).await;
+        assert_eq!(got.as_u16(), status, "{method} {path} {body:?}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{method} {path} {body:?}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (_, answer) = client
+        .call("POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 6_000_000_000u64, "contentType": "image/png" })))
+        .await;
+    assert!(answer["error"]["message"].as_str().unwrap().contains("6000000000"), "{answer}");
+
+    let upload = client.start(&user, "a.png", "image/png", 12 * MIB).await;
+    let path = format!("/uploads/{}/parts?first=2&count=5000", upload.file_id);
+    let (status, answer) = client.call("GET", &path, t, None).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("invalid_query")), "{answer}");
+    let path = format!("/uploads/{}/parts?first=2&count=10", upload.file_id);
+    let (status, answer) = client.call("GET", &path, t, None).await;
+    assert_eq!(status, 200, "{answer}");
+    let numbers: Vec<u64> = answer["parts"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [2, 3], "URLs stop at the last planned part");
+}

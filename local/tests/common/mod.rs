@@ -1,0 +1,191 @@
+//! spawn_stack() gives each test its own stack (database, bucket, queues,
+//! table, API and S3 ports) on the Postgres and moto that `make test` started.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_local::{Stack, StackOptions};
+
+pub const MIB: usize = 1024 * 1024;
+
+pub async fn spawn_stack_with(adjust: impl FnOnce(&mut StackOptions)) -> Stack {
+    sluice_shared::telemetry::init();
+    let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut opts = StackOptions::from_process_env(&name).expect("run the end-to-end tests with `make test`");
+    opts.visibility_timeout_secs = 2;
+    opts.max_receive_count = 2;
+    adjust(&mut opts);
+    Stack::start(opts).await.expect("the local stack starts")
+}
+
+pub async fn spawn_stack() -> Stack {
+    spawn_stack_with(|_| {}).await
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub api: String,
+}
+
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+/// A started upload, as `POST /uploads` answered it.
+pub struct Upload {
+    pub file_id: String,
+    pub part_size: usize,
+    pub part_count: usize,
+    pub urls: Vec<String>,
+}
+
+impl Client {
+    pub fn new(stack: &Stack) -> Self {
+        Self { http: reqwest::Client::new(), api: stack.api_url.clone() }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.api));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("the API answers");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(json!({ "raw": text })))
+    }
+
+    pub async fn new_user(&self) -> User {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        let (status, body) = self
+            .call("POST", "/auth/signup", None, Some(json!({ "email": email, "password": "correct horse battery" })))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["userId"].as_str().unwrap().to_string();
+        let (status, body) = self
+            .call("POST", "/auth/signin", None, Some(json!({ "email": email, "password": "correct horse battery" })))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        User { id, email, token: body["accessToken"].as_str().unwrap().to_string() }
+    }
+
+    pub async fn start(&self, user: &User, name: &str, content_type: &str, size: usize) -> Upload {
+        let (status, body) = self
+            .call("POST", "/uploads", Some(&user.token), Some(json!({ "fileName": name, "size": size, "contentType": content_type })))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Upload {
+            file_id: body["fileId"].as_str().unwrap().to_string(),
+            part_size: body["partSize"].as_u64().unwrap() as usize,
+            part_count: body["partCount"].as_u64().unwrap() as usize,
+            urls: body["parts"].as_array().unwrap().iter().map(|p| p["url"].as_str().unwrap().to_string()).collect(),
+        }
+    }
+
+    /// PUTs the bytes of part `n` straight to S3; answers its ETag.
+    pub async fn put_part(&self, upload: &Upload, n: usize, data: &[u8]) -> String {
+        let start = (n - 1) * upload.part_size;
+        let end = (start + upload.part_size).min(data.len());
+        let resp = self.http.put(&upload.urls[n - 1]).body(data[start..end].to_vec()).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "PUT part {n}: {}", resp.text().await.unwrap_or_default());
+        resp.headers()["etag"].to_str().unwrap().to_string()
+    }
+
+    pub async fn record(&self, user: &User, upload: &Upload, n: usize, etag: &str, size: usize) -> (StatusCode, Value) {
+        let path = format!("/uploads/{}/chunks", upload.file_id);
+        self.call("POST", &path, Some(&user.token), Some(json!({ "partNumber": n, "etag": etag, "size": size }))).await
+    }
+
+    /// Sends and records the given parts, four at a time.
+    pub async fn send_parts(&self, user: &User, upload: &Upload, data: &[u8], parts: &[usize]) {
+        for window in parts.chunks(4) {
+            let puts = window.iter().map(|&n| async move {
+                let etag = self.put_part(upload, n, data).await;
+                let size = ((n * upload.part_size).min(data.len())) - (n - 1) * upload.part_size;
+                let (status, body) = self.record(user, upload, n, &etag, size).await;
+                assert_eq!(status, 200, "{body}");
+            });
+            futures::future::join_all(puts).await;
+        }
+    }
+
+    pub async fn complete(&self, user: &User, file_id: &str) -> (StatusCode, Value) {
+        self.call("POST", &format!("/uploads/{file_id}/complete"), Some(&user.token), None).await
+    }
+
+    /// Uploads a whole file and answers its fileId once complete was accepted.
+    pub async fn upload(&self, user: &User, name: &str, content_type: &str, data: &[u8]) -> String {
+        let upload = self.start(user, name, content_type, data.len()).await;
+        let all: Vec<usize> = (1..=upload.part_count).collect();
+        self.send_parts(user, &upload, data, &all).await;
+        let (status, body) = self.complete(user, &upload.file_id).await;
+        assert_eq!(status, 202, "{body}");
+        upload.file_id
+    }
+
+    /// Polls `GET /files/{id}` until the file is UPLOADED or FAILED.
+    pub async fn wait_final(&self, user: &User, file_id: &str) -> Value {
+        for _ in 0..150 {
+            let (status, body) = self.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
+            assert_eq!(status, 200, "{body}");
+            if body["status"] != "UPLOADING" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("file {file_id} never left UPLOADING");
+    }
+}
+
+/// Bytes that begin like a PNG image.
+pub fn png(size: usize) -> Vec<u8> {
+    with_header(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0", size)
+}
+
+/// Bytes that begin like an MP4 video.
+pub fn mp4(size: usize) -> Vec<u8> {
+    with_header(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom", size)
+}
+
+/// Bytes that begin like a Linux executable.
+pub fn elf(size: usize) -> Vec<u8> {
+    with_header(b"\x7FELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3E\0\x01\0\0\0", size)
+}
+
+fn with_header(header: &[u8], size: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(size);
+    data.extend_from_slice(header);
+    // Cheap varied filler so parts differ (and ETags with them).
+    let mut x: u32 = 0x9E37_79B9;
+    while data.len() < size {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(size);
+    data
+}
+
+/// Waits until `check` holds, or fails after `secs`.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -1,0 +1,133 @@
+//! At-least-once delivery: duplicate events and messages, poison messages.
+
+mod common;
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use common::*;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+
+async fn count_rows(stack: &sluice_local::Stack, file_id: &str) -> (i64, i64) {
+    let db = sluice_shared::db::connect(&stack.database_url).await.unwrap();
+    let id = uuid::Uuid::parse_str(file_id).unwrap();
+    let files: i64 = db.query_one("SELECT count(*) FROM files WHERE id = $1", &[&id]).await.unwrap().get(0);
+    let chunks: i64 = db.query_one("SELECT count(*) FROM chunks WHERE file_id = $1", &[&id]).await.unwrap().get(0);
+    (files, chunks)
+}
+
+async fn queue_is_drained(stack: &sluice_local::Stack, queue_url: &str) -> bool {
+    let attrs = stack
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(QueueAttributeName::ApproximateNumberOfMessages) + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_s3_event_and_sqs_message_delivered_twice_leave_one_row() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let data = png(6 * MIB);
+    let id = client.upload(&user, "twice.png", "image/png", &data).await;
+    let first = client.wait_final(&user, &id).await;
+    assert_eq!(first["status"], "UPLOADED");
+
+    // The same ObjectCreated event twice more, to the same handler Lambda runs.
+    let key = format!("uploads/{}/{id}/twice.png", user.id);
+    let created = sluice_local::s3::ObjectCreated {
+        event_name: "ObjectCreated:CompleteMultipartUpload",
+        bucket: stack.bucket.clone(),
+        key,
+        size: data.len() as u64,
+        etag: String::new(),
+    };
+    for _ in 0..2 {
+        let event = sluice_local::events::s3_event(&created);
+        inspect::handle(&stack.inspect, LambdaEvent::new(event, Context::default())).await.unwrap();
+    }
+    eventually(20, "the verdict queue to drain", || queue_is_drained(&stack, &stack.queue_url)).await;
+    assert_eq!(count_rows(&stack, &id).await, (1, 2));
+    assert!(queue_is_drained(&stack, &stack.dlq_url).await, "no duplicate may end in the DLQ");
+
+    // An s3:TestEvent and an event for an object already removed are no failures.
+    let test_event = json!({ "Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.bucket });
+    inspect::handle(&stack.inspect, LambdaEvent::new(test_event, Context::default())).await.unwrap();
+    let gone = sluice_local::s3::ObjectCreated { key: format!("uploads/{}/{id}/nothing.png", user.id), ..created };
+    inspect::handle(&stack.inspect, LambdaEvent::new(sluice_local::events::s3_event(&gone), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(client.wait_final(&user, &id).await["status"], "UPLOADED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_always_fails_reaches_the_dlq_while_the_rest_is_persisted() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let file_id = uuid::Uuid::new_v4();
+    let verdict = json!({
+        "fileId": file_id, "ownerId": user.id, "bucket": stack.bucket,
+        "key": format!("uploads/{}/{file_id}/a.png", user.id), "fileName": "a.png",
+        "size": 10, "etag": "e", "declaredType": "image/png", "detectedType": "image/png",
+        "kind": "IMAGE", "status": "UPLOADED", "reason": null, "decidedAt": 0
+    });
+    let poison = "this is not a verdict";
+    let sent = stack
+        .clients
+        .sqs
+        .send_message_batch()
+        .queue_url(&stack.queue_url)
+        .entries(SendMessageBatchRequestEntry::builder().id("good").message_body(verdict.to_string()).build().unwrap())
+        .entries(SendMessageBatchRequestEntry::builder().id("poison").message_body(poison).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.failed.is_empty());
+
+    eventually(30, "the poison message in the DLQ", || async {
+        let out = stack.clients.sqs.receive_message().queue_url(&stack.dlq_url).send().await.unwrap();
+        out.messages.unwrap_or_default().iter().any(|m| m.body() == Some(poison))
+    })
+    .await;
+    let (status, file) = client.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
+    assert_eq!((status.as_u16(), file["status"].as_str()), (200, Some("UPLOADED")), "{file}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persist_reports_only_the_failed_messages_of_a_batch() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let file_id = uuid::Uuid::new_v4();
+    let good = json!({
+        "fileId": file_id, "ownerId": user.id, "bucket": "b", "key": "k", "fileName": "a.pdf",
+        "size": 10, "etag": "e", "declaredType": "application/pdf", "detectedType": "image/png",
+        "kind": null, "status": "FAILED", "reason": "type_mismatch: declared application/pdf but the bytes are image/png",
+        "decidedAt": 0
+    });
+    // Unknown owner: the foreign key refuses it, as it would every time.
+    let mut orphan = good.clone();
+    orphan["ownerId"] = json!(uuid::Uuid::new_v4());
+    orphan["fileId"] = json!(uuid::Uuid::new_v4());
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(json!({ "Records": [
+        { "messageId": "m1", "body": good.to_string() },
+        { "messageId": "m2", "body": "{" },
+        { "messageId": "m3", "body": orphan.to_string() },
+    ]}))
+    .unwrap();
+    let response = persist::handle(&stack.persist, LambdaEvent::new(event, Context::default())).await.unwrap();
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m2", "m3"]);
+    let (_, file) = client.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
+    assert_eq!(file["status"], "FAILED", "{file}");
+    assert!(file["reason"].as_str().unwrap().starts_with("type_mismatch"));
+}
