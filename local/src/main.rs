@@ -42,10 +42,11 @@ async fn main() -> Result<(), sluice_local::stack::BoxError> {
             opts.s3_addr = ([127, 0, 0, 1], s3_port).into();
             let stack = Stack::start(opts).await?;
             println!("\nSluice is running.\n  API:  {}\n  S3:   {}\n", stack.api_url, stack.s3_url);
-            println!("Settings for `cargo lambda watch` / `cargo lambda invoke` (see README):");
-            for (k, v) in &stack.env {
-                println!("  {k}={v}");
-            }
+            // The same settings, for running the Lambda binaries under `cargo lambda watch`.
+            let env_file = std::path::Path::new(&std::env::var("SLUICE_STATE_DIR")?).join("lambda.env");
+            let lines: String = stack.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            std::fs::write(&env_file, lines)?;
+            println!("Settings for `cargo lambda watch --env-file {}` (see README).", env_file.display());
             println!("\nCtrl-C stops everything.");
             tokio::signal::ctrl_c().await?;
         }

@@ -157,23 +157,28 @@ async fn start_s3(opts: &StackOptions) -> Result<(String, mpsc::UnboundedReceive
     Ok((url, created, task))
 }
 
+async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String, BoxError> {
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(describe)?
+        .attributes;
+    attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| format!("{queue_url} has no ARN").into())
+}
+
 async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, table: &str) -> Result<(String, String, String), BoxError> {
     if clients.s3.head_bucket().bucket(bucket).send().await.is_err() {
         clients.s3.create_bucket().bucket(bucket).send().await.map_err(describe)?;
     }
     let dlq = clients.sqs.create_queue().queue_name(format!("{}-verdicts-dlq", opts.name)).send().await.map_err(describe)?;
     let dlq_url = dlq.queue_url.unwrap_or_default();
-    let dlq_arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(describe)?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
+    let dlq_arn = queue_arn(clients, &dlq_url).await?;
     let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": opts.max_receive_count.to_string() });
     let queue = clients
         .sqs
@@ -185,7 +190,7 @@ async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, 
         .await
         .map_err(describe)?;
     let queue_url = queue.queue_url.unwrap_or_default();
-    let queue_arn = format!("arn:aws:sqs:{REGION}:000000000000:{}-verdicts", opts.name);
+    let queue_arn = queue_arn(clients, &queue_url).await?;
 
     let exists = clients.dynamodb.describe_table().table_name(table).send().await.is_ok();
     if !exists {
