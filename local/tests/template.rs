@@ -48,3 +48,158 @@ fn every_function_crate_has_a_resource_and_back() {
         .collect();
     assert_eq!(binaries, crates);
 }
+
+/// The `Variables:` set for each binary (plus the Globals) in template.yaml.
+fn template_variables() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let mut by_resource: Vec<(String, BTreeSet<String>)> = Vec::new();
+    let mut globals = BTreeSet::new();
+    let (mut in_globals, mut vars_indent) = (false, None::<usize>);
+    let mut current = (String::new(), BTreeSet::new());
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if indent == 0 && !trimmed.is_empty() {
+            in_globals = trimmed == "Globals:";
+        }
+        if indent == 2 && trimmed.ends_with(':') && !in_globals {
+            by_resource.push(std::mem::take(&mut current));
+        }
+        if let Some(v) = vars_indent {
+            if indent > v && trimmed.contains(':') {
+                let name = trimmed.split(':').next().unwrap().to_string();
+                if in_globals { globals.insert(name); } else { current.1.insert(name); }
+                continue;
+            }
+            vars_indent = None;
+        }
+        if trimmed == "Variables:" {
+            vars_indent = Some(indent);
+        } else if let Some(b) = trimmed.strip_prefix("Binary:") {
+            current.0 = b.trim().to_string();
+        }
+    }
+    by_resource.push(current);
+    by_resource
+        .into_iter()
+        .filter(|(binary, _)| !binary.is_empty())
+        .map(|(binary, vars)| (binary, vars.union(&globals).cloned().collect()))
+        .collect()
+}
+
+/// What each function's own `from_env` requires, asked of the code itself.
+fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
+    use sluice_shared::config::Env;
+    let state = std::env::var("SLUICE_STATE_DIR").expect("run with `make test`");
+    let private = format!("{state}/jwt-private.pem");
+    let public = format!("{state}/jwt-public.pem");
+    let complete = [
+        ("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("VERDICT_QUEUE_URL", "q"),
+        ("DATABASE_URL", "postgres://u@localhost/db"), ("JWT_PRIVATE_KEY_FILE", private.as_str()),
+        ("JWT_PUBLIC_KEY_FILE", public.as_str()),
+    ];
+    let clients = sluice_local::stack::local_clients("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let asked = |build: &dyn Fn(&Env)| {
+        let env = Env::from_pairs(complete);
+        build(&env);
+        env.required_names()
+    };
+    vec![
+        ("auth", asked(&|env| { auth::Auth::from_env(env).unwrap(); })),
+        ("presign", asked(&|env| { presign::Presign::from_env(env, &clients).unwrap(); })),
+        ("record-chunk", asked(&|env| { record_chunk::RecordChunk::from_env(env, &clients).unwrap(); })),
+        ("complete-upload", asked(&|env| { complete_upload::CompleteUpload::from_env(env, &clients).unwrap(); })),
+        ("files", asked(&|env| { files::Files::from_env(env, &clients).unwrap(); })),
+        ("inspect", asked(&|env| { inspect::Inspect::from_env(env, &clients).unwrap(); })),
+        ("persist", asked(&|env| { persist::Persist::from_env(env, &clients).unwrap(); })),
+    ]
+}
+
+#[test]
+fn every_variable_a_function_requires_is_set_in_the_template() {
+    let template = template_variables();
+    for (function, required) in required_by_code() {
+        let set = template.get(function).unwrap_or_else(|| panic!("{function} has no resource"));
+        assert!(!required.is_empty(), "{function} requires nothing?");
+        for name in &required {
+            assert!(
+                name.split('|').any(|n| set.contains(n)),
+                "{function} requires {name} but template.yaml does not set it (it sets {set:?})"
+            );
+        }
+    }
+}
+
+/// IAM actions each call needs: SDK operations, and SessionStore methods
+/// (shared/src/sessions.rs) by the DynamoDB operations they make.
+const CALLS: &[(&str, &[&str])] = &[
+    (".create_multipart_upload()", &["s3:PutObject"]),
+    (".upload_part()", &["s3:PutObject"]),
+    (".complete_multipart_upload()", &["s3:PutObject"]),
+    (".abort_multipart_upload()", &["s3:AbortMultipartUpload"]),
+    (".list_parts()", &["s3:ListMultipartUploadParts"]),
+    (".head_object()", &["s3:GetObject"]),
+    (".get_object()", &["s3:GetObject"]),
+    (".delete_object()", &["s3:DeleteObject"]),
+    (".send_message()", &["sqs:SendMessage"]),
+    ("sessions.create(", &["dynamodb:PutItem"]),
+    ("sessions.get(", &["dynamodb:GetItem"]),
+    ("owned_session(", &["dynamodb:GetItem"]),
+    ("sessions.record_part(", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("sessions.parts(", &["dynamodb:Query"]),
+    ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
+];
+
+fn actions_called(function: &str) -> BTreeSet<String> {
+    let dir = format!("{}/../functions/{function}/src", env!("CARGO_MANIFEST_DIR"));
+    let source: String = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split_whitespace()
+        .collect();
+    CALLS
+        .iter()
+        .filter(|(call, _)| source.contains(&call.split_whitespace().collect::<String>()))
+        .flat_map(|(_, actions)| actions.iter().map(|a| a.to_string()))
+        .collect()
+}
+
+fn actions_allowed() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let mut allowed = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+    let (mut binary, mut actions) = (String::new(), BTreeSet::new());
+    let mut flush = |binary: &mut String, actions: &mut BTreeSet<String>| {
+        if !binary.is_empty() {
+            allowed.insert(std::mem::take(binary), std::mem::take(actions));
+        }
+        actions.clear();
+    };
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if indent == 2 && trimmed.ends_with(':') {
+            flush(&mut binary, &mut actions);
+        }
+        if let Some(b) = trimmed.strip_prefix("Binary:") {
+            binary = b.trim().to_string();
+        } else if let Some(list) = trimmed.strip_prefix("Action:") {
+            for action in list.trim().trim_matches(['[', ']']).split(',') {
+                actions.insert(action.trim().to_string());
+            }
+        }
+    }
+    flush(&mut binary, &mut actions);
+    allowed
+}
+
+#[test]
+fn every_policy_allows_exactly_the_calls_its_function_makes() {
+    let allowed = actions_allowed();
+    for (function, granted) in &allowed {
+        let called = actions_called(function);
+        assert_eq!(&called, granted, "{function}: the calls in its code (left) and its policy (right) differ");
+    }
+    assert_eq!(allowed.len(), 7);
+}

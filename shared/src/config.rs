@@ -1,7 +1,8 @@
 //! All configuration comes from the environment, is parsed once at start-up
 //! into typed structs, and a missing or bad value stops start-up naming it.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 
 use crate::auth::{TokenIssuer, TokenVerifier};
@@ -18,15 +19,18 @@ pub enum ConfigError {
 /// Where settings are read from: the process environment, or a map in tests.
 pub struct Env {
     vars: HashMap<String, String>,
+    /// Names that were required, so a test can check the template sets them.
+    required: RefCell<BTreeSet<String>>,
 }
 
 impl Env {
     pub fn process() -> Self {
-        Self { vars: std::env::vars().collect() }
+        Self { vars: std::env::vars().collect(), required: RefCell::default() }
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self { vars: pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        let vars = pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self { vars, required: RefCell::default() }
     }
 
     pub fn optional(&self, name: &str) -> Option<String> {
@@ -34,7 +38,13 @@ impl Env {
     }
 
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.required.borrow_mut().insert(name.to_string());
         self.optional(name).ok_or_else(|| ConfigError::Missing(name.to_string()))
+    }
+
+    /// Every variable asked for with `required` so far; `A|B` means either.
+    pub fn required_names(&self) -> BTreeSet<String> {
+        self.required.borrow().clone()
     }
 
     pub fn invalid(&self, name: &str, why: impl Into<String>) -> ConfigError {
@@ -58,6 +68,7 @@ impl Env {
 
     /// A value given inline (`NAME`) or as a file path (`NAME_FILE`).
     pub fn inline_or_file(&self, name: &str) -> Result<String, ConfigError> {
+        self.required.borrow_mut().insert(format!("{name}|{name}_FILE"));
         if let Some(v) = self.optional(name) {
             return Ok(v.replace("\\n", "\n"));
         }
