@@ -17,11 +17,11 @@ dev: setup
 ## Every test, on a private stack started for the run and stopped after it.
 test: setup
 	rm -rf .local/test
-	scripts/stack.sh .local/test $(CARGO) test --workspace --no-fail-fast
+	RUST_LOG=$${RUST_LOG:-warn} CARGO=$(CARGO) scripts/stack.sh .local/test scripts/test.sh --workspace --no-fail-fast
 
 ## Unit tests only (no stack needed).
 unit:
-	$(CARGO) test --workspace --lib --bins
+	CARGO=$(CARGO) scripts/test.sh --workspace --lib --bins
 
 ## Apply migrations to DATABASE_URL (e.g. your RDS instance).
 migrate:
