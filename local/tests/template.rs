@@ -112,6 +112,7 @@ fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
         ("files", asked(&|env| { files::Files::from_env(env, &clients).unwrap(); })),
         ("inspect", asked(&|env| { inspect::Inspect::from_env(env, &clients).unwrap(); })),
         ("persist", asked(&|env| { persist::Persist::from_env(env, &clients).unwrap(); })),
+        ("migrate", asked(&|env| { migrate::Migrate::from_env(env).unwrap(); })),
     ]
 }
 
@@ -133,13 +134,14 @@ fn every_variable_a_function_requires_is_set_in_the_template() {
 /// IAM actions each call needs: SDK operations, and SessionStore methods
 /// (shared/src/sessions.rs) by the DynamoDB operations they make.
 const CALLS: &[(&str, &[&str])] = &[
-    (".create_multipart_upload()", &["s3:PutObject"]),
+    // With SSE-KMS, writing (multipart) needs both KMS actions and reading needs Decrypt.
+    (".create_multipart_upload()", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
     (".upload_part()", &["s3:PutObject"]),
-    (".complete_multipart_upload()", &["s3:PutObject"]),
+    (".complete_multipart_upload()", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
     (".abort_multipart_upload()", &["s3:AbortMultipartUpload"]),
     (".list_parts()", &["s3:ListMultipartUploadParts"]),
     (".head_object()", &["s3:GetObject"]),
-    (".get_object()", &["s3:GetObject"]),
+    (".get_object()", &["s3:GetObject", "kms:Decrypt"]),
     (".delete_object()", &["s3:DeleteObject"]),
     (".send_message()", &["sqs:SendMessage"]),
     ("sessions.create(", &["dynamodb:PutItem"]),
@@ -201,5 +203,57 @@ fn every_policy_allows_exactly_the_calls_its_function_makes() {
         let called = actions_called(function);
         assert_eq!(&called, granted, "{function}: the calls in its code (left) and its policy (right) differ");
     }
-    assert_eq!(allowed.len(), 7);
+    assert_eq!(allowed.len(), 8);
+}
+
+fn template_text() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap()
+}
+
+/// A new migration must change the custom resource's properties, or
+/// CloudFormation would not call the migrate function on the next deploy.
+#[test]
+fn the_deploy_time_migration_lists_every_migration() {
+    let text = template_text();
+    let listed = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Migrations: "))
+        .expect("the Migrations custom resource lists the migrations")
+        .trim_matches('"');
+    let embedded: Vec<&str> = sluice_shared::db::MIGRATIONS.iter().map(|(version, _)| *version).collect();
+    assert_eq!(listed, embedded.join(","));
+    let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".sql").to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files, embedded, "every file in migrations/ is embedded, in order");
+}
+
+/// CloudFront sends API paths to the HTTP API and the rest to the page's
+/// bucket: every route must match an API pattern, and every pattern a route.
+#[test]
+fn cloudfront_sends_every_route_to_the_api() {
+    let patterns: Vec<String> = template_text()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- PathPattern:").map(|p| p.trim().to_string()))
+        .collect();
+    // CloudFront's patterns: `*` matches any run of characters, including `/`.
+    let matches = |pattern: &str, path: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == pattern,
+    };
+    for route in ROUTES {
+        let example = route.path.replace("{fileId}", "3f8e2a52-6d1c-4b7e-9a0f-2c5d8e1b7a64");
+        assert!(patterns.iter().any(|p| matches(p, &example)), "{} {} reaches no API behaviour", route.method, route.path);
+    }
+    for pattern in &patterns {
+        assert!(
+            ROUTES.iter().any(|r| matches(pattern, &r.path.replace("{fileId}", "x"))),
+            "{pattern} sends paths to the API that no route serves"
+        );
+    }
+    for page_path in ["/", "/index.html", "/assets/app.js"] {
+        assert!(!patterns.iter().any(|p| matches(p, page_path)), "{page_path} would go to the API");
+    }
 }

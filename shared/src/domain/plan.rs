@@ -63,7 +63,7 @@ impl PartPlan {
     pub fn part_number(&self, n: i64) -> Option<PartNumber> {
         (1..=i64::from(self.part_count))
             .contains(&n)
-            .then(|| PartNumber(n as u32))
+            .then_some(PartNumber(n as u32))
     }
 
     pub fn parts(&self) -> impl Iterator<Item = PartNumber> {
