@@ -1,10 +1,14 @@
 # The daily verbs. `make dev` and `make test` install what they need first.
-.PHONY: dev test unit setup build migrate clean
+.PHONY: dev test lint unit setup tools build migrate clean
 
 CARGO ?= cargo
 
 setup:
 	@scripts/setup.sh
+
+## AWS's SAM CLI, cfn-lint and cargo-lambda, into .venv/bin.
+tools: setup
+	@scripts/setup.sh tools
 
 build:
 	$(CARGO) build --workspace
@@ -18,6 +22,12 @@ dev: setup
 test: setup
 	rm -rf .local/test
 	RUST_LOG=$${RUST_LOG:-warn} CARGO=$(CARGO) scripts/stack.sh .local/test scripts/test.sh --workspace --no-fail-fast
+
+## The template as AWS's tools see it, and the code as clippy sees it.
+## `sam build` runs for x86_64 (the only Rust target on these machines) in
+## debug mode: it proves every function builds the way `sam deploy` ships it.
+lint: tools
+	scripts/lint.sh
 
 ## Unit tests only (no stack needed).
 unit:

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
+# Usage: scripts/setup.sh [tools]
 # Installs what the local stack needs, idempotently: PostgreSQL and openssl
 # from Debian's packages, and moto (local SQS + DynamoDB) in a project venv.
+# With `tools`, also AWS's deploy tools (SAM CLI, cfn-lint) and cargo-lambda
+# into the same venv, for `make lint` and running the Lambda binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_SPEC='moto[server]==5.2.5'
+TOOLS_SPEC='aws-sam-cli==1.170.0 cfn-lint==1.58.0 cargo-lambda==1.9.2'
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -19,4 +23,11 @@ if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.moto-spec 2>/dev/null)" != 
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "$MOTO_SPEC"
   echo "$MOTO_SPEC" > .venv/.moto-spec
+fi
+
+if [ "${1:-}" = tools ] && [ "$(cat .venv/.tools-spec 2>/dev/null)" != "$TOOLS_SPEC" ]; then
+  echo "setup: installing $TOOLS_SPEC into .venv"
+  # shellcheck disable=SC2086 # one argument per package
+  .venv/bin/pip install -q --disable-pip-version-check $TOOLS_SPEC
+  echo "$TOOLS_SPEC" > .venv/.tools-spec
 fi
