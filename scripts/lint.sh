@@ -30,6 +30,11 @@ done
 [ "$built" = "$functions" ] || { echo "lint: sam build made $built bootstrap(s) for $functions function(s)"; exit 1; }
 echo "lint: sam build made $built x86-64 bootstraps"
 
+echo "lint: cargo lambda invoke of every file in events/, against a local stack"
+${CARGO:-cargo} build -q -p sluice-local
+rm -rf .local/invoke
+scripts/stack.sh .local/invoke python3 scripts/invoke_check.py
+
 echo "lint: clippy"
 ${CARGO:-cargo} clippy --workspace --all-targets -q -- -D warnings
 echo "lint: all clean"
