@@ -24,6 +24,7 @@ SAMPLE_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-P
 FUNCTION_OF = {
     "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
+    "upload-state": "presign", "cancel-upload": "complete-upload",
     "inspect": "inspect", "persist": "persist", "migrate": "migrate",
 }
 
@@ -132,7 +133,7 @@ def run_checks(lam):
     expect(signed_in.get("tokenType") == "Bearer" and token.count(".") == 2, f"auth-signin body: answered {signed_in}")
 
     # As they stand, the API samples carry a placeholder token: refused.
-    for sample in ("presign", "presign-parts", "record-chunk", "complete-upload", "files"):
+    for sample in ("presign", "presign-parts", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload"):
         body = lam.http(sample, 401)
         expect(body["error"]["code"] == "unauthorized", f"{sample}: answered {body}")
 
@@ -144,10 +145,14 @@ def run_checks(lam):
     expect([p["partNumber"] for p in more["parts"]][:1] == [101], f"presign-parts body: answered {more}")
     recorded = lam.http("record-chunk", 200, live)
     expect(recorded.get("recordedParts") == 1, f"record-chunk body: answered {recorded}")
+    resumable = lam.http("upload-state", 200, live)
+    expect([p["partNumber"] for p in resumable.get("recordedParts", [])] == [1], f"upload-state body: answered {resumable}")
     refused = lam.http("complete-upload", 409, live)
     expect(refused["error"]["code"] == "missing_parts", f"complete-upload body: answered {refused}")
     state = lam.http("files", 200, live)
     expect(state.get("status") == "UPLOADING" and state.get("recordedParts") == 1, f"files body: answered {state}")
+    cancelled = lam.http("cancel-upload", 200, live)
+    expect(cancelled.get("reason") == "cancelled", f"cancel-upload body: answered {cancelled}")
 
     # inspect: no such object in the local bucket, so nothing to judge.
     expect(lam.invoke("inspect") is None, "inspect: expected null for a missing object")

@@ -1,7 +1,7 @@
 //! The local S3: s3s-fs over a folder, behind s3s's SigV4 verification
 //! (signatures, presigned-URL expiry, signed Content-Length), wrapped to add
 //! what s3s-fs lacks: ObjectCreated notifications, part ETags and pagination
-//! in ListParts, and NoSuchUpload for unknown upload ids.
+//! in ListParts, ListMultipartUploads, and NoSuchUpload for unknown upload ids.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -26,8 +26,15 @@ pub struct LocalS3 {
     fs: FileSystem,
     root: PathBuf,
     notify: UnboundedSender<ObjectCreated>,
-    /// upload id → part number → ETag, as S3 answered each UploadPart.
-    uploads: Mutex<HashMap<String, BTreeMap<i32, String>>>,
+    /// The multipart uploads in progress, by upload id.
+    uploads: Mutex<HashMap<String, InProgress>>,
+}
+
+struct InProgress {
+    bucket: String,
+    key: String,
+    /// part number → ETag, as S3 answered each UploadPart.
+    parts: BTreeMap<i32, String>,
 }
 
 impl LocalS3 {
@@ -95,9 +102,10 @@ impl S3 for LocalS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let out = self.fs.create_multipart_upload(req).await?;
         if let Some(id) = &out.output.upload_id {
-            self.uploads.lock().unwrap().insert(id.clone(), BTreeMap::new());
+            self.uploads.lock().unwrap().insert(id.clone(), InProgress { bucket, key, parts: BTreeMap::new() });
         }
         Ok(out)
     }
@@ -106,8 +114,8 @@ impl S3 for LocalS3 {
         let (upload_id, part_number) = (req.input.upload_id.clone(), req.input.part_number);
         self.known_upload(&upload_id)?;
         let out = self.fs.upload_part(req).await?;
-        if let (Some(etag), Some(parts)) = (&out.output.e_tag, self.uploads.lock().unwrap().get_mut(&upload_id)) {
-            parts.insert(part_number, etag.value().to_string());
+        if let (Some(etag), Some(upload)) = (&out.output.e_tag, self.uploads.lock().unwrap().get_mut(&upload_id)) {
+            upload.parts.insert(part_number, etag.value().to_string());
         }
         Ok(out)
     }
@@ -119,7 +127,7 @@ impl S3 for LocalS3 {
         let max = req.input.max_parts.unwrap_or(1000).clamp(1, 1000) as usize;
         let marker = req.input.part_number_marker.unwrap_or(0);
         let mut out = self.fs.list_parts(req).await?;
-        let etags = self.uploads.lock().unwrap().get(&upload_id).cloned().unwrap_or_default();
+        let etags = self.uploads.lock().unwrap().get(&upload_id).map(|u| u.parts.clone()).unwrap_or_default();
         let mut parts: Vec<Part> = out.output.parts.take().unwrap_or_default();
         parts.retain(|p| p.part_number.unwrap_or(0) > marker);
         parts.sort_by_key(|p| p.part_number);
@@ -145,7 +153,7 @@ impl S3 for LocalS3 {
         let (bucket, key, upload_id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
         self.known_upload(&upload_id)?;
         // S3 refuses parts whose ETag differs from the one it holds; s3s-fs does not check.
-        let held = self.uploads.lock().unwrap().get(&upload_id).cloned().unwrap_or_default();
+        let held = self.uploads.lock().unwrap().get(&upload_id).map(|u| u.parts.clone()).unwrap_or_default();
         for part in req.input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten()) {
             let given = part.e_tag.as_ref().map(|e| e.value().trim_matches('"').to_string());
             let n = part.part_number.unwrap_or(0);
@@ -175,5 +183,32 @@ impl S3 for LocalS3 {
         let out = self.fs.abort_multipart_upload(req).await?;
         self.uploads.lock().unwrap().remove(&upload_id);
         Ok(out)
+    }
+
+    /// The uploads in progress in a bucket (under `prefix`), so a test can
+    /// prove that cancelled and expired uploads leave nothing behind.
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut uploads: Vec<MultipartUpload> = self
+            .uploads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, u)| u.bucket == input.bucket && u.key.starts_with(&prefix))
+            .map(|(id, u)| MultipartUpload { key: Some(u.key.clone()), upload_id: Some(id.clone()), ..Default::default() })
+            .collect();
+        uploads.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
+        let output = ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(uploads),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 }

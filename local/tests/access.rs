@@ -22,7 +22,13 @@ async fn another_users_file_answers_404_on_every_route() {
         ("POST", format!("/uploads/{id}/chunks"), Some(chunk.clone())),
         ("POST", format!("/uploads/{id}/complete"), None),
         ("GET", format!("/files/{id}"), None),
+        ("GET", format!("/uploads/{id}"), None),
+        ("DELETE", format!("/uploads/{id}"), None),
     ];
+    let covered: std::collections::BTreeSet<String> =
+        attempts.iter().map(|(m, p, _)| sluice_shared::routes::find(m, p).expect("a route").0.key()).collect();
+    let owned_routes = sluice_shared::routes::ROUTES.iter().filter(|r| r.path.contains("{fileId}")).count();
+    assert_eq!(covered.len(), owned_routes, "every route about one file is tried");
     for (method, path, body) in &attempts {
         let (status, answer) = client.call(method, path, Some(&other.token), body.clone()).await;
         assert_eq!(status, 404, "{method} {path} by another user: {answer}");

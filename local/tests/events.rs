@@ -67,6 +67,10 @@ async fn every_sample_event_is_handled_as_documented() {
     assert_eq!(status, 200, "{recorded}");
     assert_eq!(recorded["recordedParts"], 1);
 
+    let (status, state) = answer(presign::handle(&api.presign, api_event("upload-state", Some(token), &file_id)).await.unwrap());
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["recordedParts"].as_array().map(|p| p.iter().map(|p| p["partNumber"].clone()).collect::<Vec<_>>()), Some(vec![1.into()]));
+
     let (status, refused) =
         answer(complete_upload::handle(&api.complete_upload, api_event("complete-upload", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 409, "{refused}");
@@ -74,6 +78,10 @@ async fn every_sample_event_is_handled_as_documented() {
 
     let (status, file) = answer(files::handle(&api.files, api_event("files", Some(token), &file_id)).await.unwrap());
     assert_eq!((status, file["status"].as_str(), file["recordedParts"].as_u64()), (200, Some("UPLOADING"), Some(1)), "{file}");
+
+    let (status, cancelled) =
+        answer(complete_upload::handle(&api.complete_upload, api_event("cancel-upload", Some(token), &file_id)).await.unwrap());
+    assert_eq!((status, cancelled["status"].as_str(), cancelled["reason"].as_str()), (200, Some("FAILED"), Some("cancelled")), "{cancelled}");
 
     // inspect: the sample's key is URL-encoded; the object lives at the decoded key.
     let inspected_id = uuid::Uuid::new_v4().to_string();

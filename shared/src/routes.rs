@@ -19,9 +19,11 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/auth/signup", "auth", false),
     route("POST", "/auth/signin", "auth", false),
     route("POST", "/uploads", "presign", true),
+    route("GET", "/uploads/{fileId}", "presign", true),
     route("GET", "/uploads/{fileId}/parts", "presign", true),
     route("POST", "/uploads/{fileId}/chunks", "record-chunk", true),
     route("POST", "/uploads/{fileId}/complete", "complete-upload", true),
+    route("DELETE", "/uploads/{fileId}", "complete-upload", true),
     route("GET", "/files/{fileId}", "files", true),
 ];
 

@@ -34,6 +34,16 @@ impl UploadSession {
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at <= now
     }
+
+    /// 409 unless parts may still be sent and recorded.
+    pub fn require_open(&self) -> Result<(), crate::ApiError> {
+        let why = match self.stage {
+            SessionStage::Open => return Ok(()),
+            SessionStage::Completing => "this upload is being completed; no more parts can be sent",
+            SessionStage::Cancelled => "this upload was cancelled; no more parts can be sent",
+        };
+        Err(crate::ApiError::conflict("upload_not_open", why))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! `POST /uploads/{fileId}/complete`: completes the multipart upload from the
 //! parts the server recorded (never from a list the client sends), after
-//! checking them against what S3 itself holds.
+//! checking them against what S3 itself holds. `DELETE /uploads/{fileId}`
+//! cancels: aborts the multipart upload (S3 frees every part) and sends a
+//! FAILED verdict (reason `cancelled`) for persist to record.
 
 use std::collections::HashMap;
 
@@ -11,15 +13,20 @@ use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
+use sluice_shared::auth::now_secs;
+use sluice_shared::domain::FileStatus;
 use sluice_shared::http::{json_response, respond, route_key, unknown_route};
+use sluice_shared::messages::VerdictMessage;
 use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session};
 use sluice_shared::{ApiError, config};
 
 pub struct CompleteUpload {
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub sessions: SessionStore,
     pub verifier: TokenVerifier,
     pub bucket: String,
+    pub verdict_queue_url: String,
 }
 
 impl CompleteUpload {
@@ -27,9 +34,11 @@ impl CompleteUpload {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
             s3: clients.s3.clone(),
+            sqs: clients.sqs.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
             bucket: settings.bucket,
+            verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
         })
     }
 }
@@ -37,6 +46,7 @@ impl CompleteUpload {
 pub async fn handle(deps: &CompleteUpload, req: Request) -> Result<Response<Body>, Error> {
     let result = match route_key(&req).as_str() {
         "POST /uploads/{fileId}/complete" => complete(deps, &req).await,
+        "DELETE /uploads/{fileId}" => cancel(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -90,9 +100,11 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     let accepted = || json_response(202, &json!({ "fileId": session.file_id, "status": "UPLOADING" }));
-    if session.stage == SessionStage::Completing {
+    match session.stage {
         // A retried complete: the first one already handed the file to S3.
-        return Ok(accepted());
+        SessionStage::Completing => return Ok(accepted()),
+        SessionStage::Cancelled => return Err(cancelled_conflict()),
+        SessionStage::Open => {}
     }
     let unavailable = |e| ApiError::unavailable("the session table", e);
     let recorded = deps.sessions.parts(session.file_id).await.map_err(unavailable)?;
@@ -113,7 +125,9 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
         .with("missingParts", missing));
     }
     if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await.map_err(unavailable)? {
-        return Ok(accepted());
+        // Another request moved it first: a parallel complete, or a cancel.
+        let now = deps.sessions.get(session.file_id).await.map_err(unavailable)?.map(|s| s.stage);
+        return if now == Some(SessionStage::Completing) { Ok(accepted()) } else { Err(cancelled_conflict()) };
     }
     let parts: Vec<CompletedPart> = recorded
         .iter()
@@ -139,4 +153,69 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
         });
     }
     Ok(accepted())
+}
+
+fn cancelled_conflict() -> ApiError {
+    ApiError::conflict("upload_cancelled", "this upload was cancelled; start a new one")
+}
+
+/// Repeatable: a retried cancel aborts and reports again, so a cancel that
+/// failed half-way (S3 or SQS unavailable) is finished by the next one.
+async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    let unavailable = |e| ApiError::unavailable("the session table", e);
+    match session.stage {
+        SessionStage::Completing => {
+            return Err(ApiError::conflict(
+                "upload_completing",
+                "this upload is already being completed; delete the file once it is UPLOADED instead",
+            ));
+        }
+        SessionStage::Open => {
+            if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Cancelled).await.map_err(unavailable)? {
+                return Err(ApiError::conflict("upload_completing", "this upload started completing first"));
+            }
+        }
+        SessionStage::Cancelled => {}
+    }
+    let aborted = deps
+        .s3
+        .abort_multipart_upload()
+        .bucket(&deps.bucket)
+        .key(&session.key)
+        .upload_id(&session.upload_id)
+        .send()
+        .await;
+    if let Err(e) = aborted {
+        let text = aws::describe(e);
+        // Already aborted (a retried cancel) is the outcome wanted.
+        if !text.contains("NoSuchUpload") {
+            return Err(ApiError::unavailable("S3", text));
+        }
+    }
+    let verdict = VerdictMessage {
+        file_id: session.file_id,
+        owner_id: session.owner_id,
+        bucket: deps.bucket.clone(),
+        key: session.key.clone(),
+        file_name: session.file_name.clone(),
+        size: session.plan.size,
+        etag: String::new(),
+        declared_type: session.declared_type.clone(),
+        detected_type: None,
+        kind: None,
+        status: FileStatus::Failed,
+        reason: SessionStage::Cancelled.failure_reason().map(String::from),
+        decided_at: now_secs(),
+    };
+    let body = serde_json::to_string(&verdict).map_err(|e| ApiError::unavailable("the verdict", e))?;
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.verdict_queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| ApiError::unavailable("the verdict queue", aws::describe(e)))?;
+    Ok(json_response(200, &json!({ "fileId": session.file_id, "status": verdict.status, "reason": verdict.reason })))
 }

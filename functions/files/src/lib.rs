@@ -77,7 +77,8 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         &json!({
             "fileId": id,
             "fileName": session.file_name,
-            "status": "UPLOADING",
+            "status": session.stage.file_status().as_str(),
+            "reason": session.stage.failure_reason(),
             "size": session.plan.size,
             "declaredType": session.declared_type,
             "partCount": session.plan.part_count,

@@ -1,5 +1,7 @@
 //! `POST /uploads` starts a multipart upload and signs its first part URLs;
-//! `GET /uploads/{fileId}/parts` signs more on demand.
+//! `GET /uploads/{fileId}/parts` signs more on demand; `GET /uploads/{fileId}`
+//! tells a client that lost its place which parts are recorded, so it resumes
+//! by sending only the missing ones.
 
 use std::time::Duration;
 
@@ -44,6 +46,7 @@ impl Presign {
 pub async fn handle(deps: &Presign, req: Request) -> Result<Response<Body>, Error> {
     let result = match route_key(&req).as_str() {
         "POST /uploads" => start(deps, &req).await,
+        "GET /uploads/{fileId}" => session_state(deps, &req).await,
         "GET /uploads/{fileId}/parts" => more_parts(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
@@ -131,12 +134,30 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
     ))
 }
 
+async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    let recorded = deps.sessions.parts(session.file_id).await.map_err(|e| ApiError::unavailable("the session table", e))?;
+    Ok(json_response(
+        200,
+        &json!({
+            "fileId": session.file_id,
+            "status": session.stage.file_status().as_str(),
+            "stage": session.stage.as_str(),
+            "fileName": session.file_name,
+            "size": session.plan.size,
+            "partSize": session.plan.part_size,
+            "partCount": session.plan.part_count,
+            "recordedParts": recorded,
+            "expiresAt": rfc3339(session.expires_at),
+        }),
+    ))
+}
+
 async fn more_parts(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    if session.stage != SessionStage::Open {
-        return Err(ApiError::conflict("upload_not_open", "this upload is being completed; no more parts can be sent"));
-    }
+    session.require_open()?;
     let first = query_number(req, "first", 1, 1, session.plan.part_count)?;
     let count = query_number(req, "count", FIRST_PARTS, 1, MAX_PARTS_PER_CALL)?;
     let parts = sign_parts(deps, &session, first, count).await?;

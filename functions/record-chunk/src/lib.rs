@@ -6,7 +6,6 @@ use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
-use sluice_shared::domain::status::SessionStage;
 use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
 use sluice_shared::sessions::{RecordedPart, SessionStore, bare_etag, owned_session};
 use sluice_shared::{ApiError, config};
@@ -46,9 +45,7 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
     let caller = deps.verifier.caller(req)?;
     let chunk: Chunk = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    if session.stage != SessionStage::Open {
-        return Err(ApiError::conflict("upload_not_open", "this upload is being completed; no more parts can be recorded"));
-    }
+    session.require_open()?;
     let plan = session.plan;
     let part = plan.part_number(chunk.part_number).ok_or_else(|| {
         ApiError::bad_request(

@@ -43,6 +43,8 @@ pub enum SessionStage {
     Open,
     /// CompleteMultipartUpload has been asked for; no more parts.
     Completing,
+    /// The owner cancelled: the multipart upload is aborted, the file FAILED.
+    Cancelled,
 }
 
 impl SessionStage {
@@ -50,6 +52,7 @@ impl SessionStage {
         match self {
             Self::Open => "OPEN",
             Self::Completing => "COMPLETING",
+            Self::Cancelled => "CANCELLED",
         }
     }
 
@@ -57,8 +60,24 @@ impl SessionStage {
         match s {
             "OPEN" => Some(Self::Open),
             "COMPLETING" => Some(Self::Completing),
+            "CANCELLED" => Some(Self::Cancelled),
             _ => None,
         }
+    }
+}
+
+impl SessionStage {
+    /// What the file is, seen from its session: uploading until cancelled.
+    pub fn file_status(self) -> FileStatus {
+        match self {
+            Self::Open | Self::Completing => FileStatus::Uploading,
+            Self::Cancelled => FileStatus::Failed,
+        }
+    }
+
+    /// Why the file failed, when the session alone says it did.
+    pub fn failure_reason(self) -> Option<&'static str> {
+        (self == Self::Cancelled).then_some("cancelled")
     }
 }
 
@@ -83,5 +102,17 @@ mod tests {
             assert_eq!(FileStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(FileStatus::parse("uploaded"), None);
+        for s in [SessionStage::Open, SessionStage::Completing, SessionStage::Cancelled] {
+            assert_eq!(SessionStage::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn a_cancelled_session_is_a_failed_file() {
+        assert_eq!(SessionStage::Open.file_status(), FileStatus::Uploading);
+        assert_eq!(SessionStage::Completing.file_status(), FileStatus::Uploading);
+        assert_eq!(SessionStage::Cancelled.file_status(), FileStatus::Failed);
+        assert_eq!(SessionStage::Cancelled.failure_reason(), Some("cancelled"));
+        assert_eq!(SessionStage::Open.failure_reason(), None);
     }
 }
