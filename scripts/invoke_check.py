@@ -24,7 +24,7 @@ SAMPLE_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-P
 FUNCTION_OF = {
     "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
-    "upload-state": "presign", "cancel-upload": "complete-upload",
+    "upload-state": "presign", "cancel-upload": "complete-upload", "sweeper": "sweeper",
     "inspect": "inspect", "persist": "persist", "migrate": "migrate",
 }
 
@@ -161,6 +161,9 @@ def run_checks(lam):
     sample_ids = [r["messageId"] for r in json.loads((EVENTS / "persist.json").read_text())["Records"]]
     failed = [f["itemIdentifier"] for f in persisted.get("batchItemFailures", [])]
     expect(sorted(failed) == sorted(sample_ids), f"persist: batchItemFailures {failed}, expected {sample_ids}")
+    # sweeper: nothing on this stack has expired.
+    swept = lam.invoke("sweeper")
+    expect(swept == {"swept": 0, "failed": 0}, f"sweeper: answered {swept}")
     # migrate: answers CloudFormation (here, a local stand-in) with SUCCESS.
     url, received = response_catcher()
     original = json.loads((EVENTS / "migrate.json").read_text())["ResponseURL"]

@@ -49,6 +49,8 @@ pub struct StackOptions {
     pub max_receive_count: u32,
     /// Extra settings for the functions (e.g. PRESIGN_TTL_SECONDS).
     pub extra_env: Vec<(String, String)>,
+    /// How often the sweeper runs (template.yaml schedules it hourly).
+    pub sweep_every: Duration,
 }
 
 impl StackOptions {
@@ -69,6 +71,7 @@ impl StackOptions {
             visibility_timeout_secs: 30,
             max_receive_count: 3,
             extra_env: Vec::new(),
+            sweep_every: Duration::from_secs(60),
         })
     }
 }
@@ -87,6 +90,7 @@ pub struct Stack {
     pub api: Arc<Api>,
     pub inspect: Arc<inspect::Inspect>,
     pub persist: Arc<persist::Persist>,
+    pub sweeper: Arc<sweeper::Sweeper>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -210,7 +214,7 @@ async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, 
             .dynamodb
             .update_time_to_live()
             .table_name(table)
-            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name("expiresAt").enabled(true).build()?)
+            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name("purgeAt").enabled(true).build()?)
             .send()
             .await
             .map_err(describe)?;
@@ -258,6 +262,7 @@ impl Stack {
         });
         let inspect = Arc::new(inspect::Inspect::from_env(&fn_env, &clients)?);
         let persist = Arc::new(persist::Persist::from_env(&fn_env, &clients)?);
+        let sweeper = Arc::new(sweeper::Sweeper::from_env(&fn_env, &clients)?);
 
         let listener = TcpListener::bind(opts.api_addr).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
@@ -266,8 +271,22 @@ impl Stack {
             tokio::spawn(serve_api(listener, api.clone())),
             tokio::spawn(deliver_s3_events(created, inspect.clone())),
             tokio::spawn(poll_queue(clients.sqs.clone(), queue_url.clone(), queue_arn, persist.clone())),
+            tokio::spawn(sweep_on_schedule(sweeper.clone(), opts.sweep_every)),
         ];
-        Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, tasks })
+        Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, sweeper, tasks })
+    }
+}
+
+/// EventBridge's schedule, locally: the sweeper with a scheduled event.
+async fn sweep_on_schedule(sweeper: Arc<sweeper::Sweeper>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let event = events::scheduled_event();
+        if let Err(err) = sweeper::handle(&sweeper, LambdaEvent::new(event, Context::default())).await {
+            tracing::warn!(%err, "sweep failed; the next one retries");
+        }
     }
 }
 

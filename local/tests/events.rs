@@ -110,6 +110,11 @@ async fn every_sample_event_is_handled_as_documented() {
     assert_eq!((file["status"].as_str(), file["detectedType"].as_str()), (Some("UPLOADED"), Some("video/mp4")), "{file}");
     assert_eq!(file["fileName"], "holiday video (1).mp4");
 
+    // sweeper: the scheduled event; nothing here has expired.
+    let event: Value = serde_json::from_str(&sample("sweeper", &[])).unwrap();
+    let swept = sweeper::handle(&stack.sweeper, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert_eq!(swept, serde_json::json!({ "swept": 0, "failed": 0 }));
+
     // persist: the sample batch, for this user.
     let persisted_id = uuid::Uuid::new_v4().to_string();
     let swaps = [(SAMPLE_USER, user_id.as_str()), (SAMPLE_FILE, persisted_id.as_str())];

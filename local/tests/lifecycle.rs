@@ -114,3 +114,32 @@ async fn an_upload_being_completed_cannot_be_cancelled() {
     let file = client.wait_final(&user, &upload.file_id).await;
     assert_eq!(file["status"], "UPLOADED", "{file}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_nobody_finishes_is_swept_when_its_session_expires() {
+    let stack = spawn_stack_with(|opts| {
+        opts.extra_env.push(("SESSION_TTL_SECONDS".into(), "3".into()));
+        opts.sweep_every = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let data = png(6 * MIB);
+    let upload = client.start(&user, "abandoned.png", "image/png", data.len()).await;
+    client.send_parts(&user, &upload, &data, &[1]).await;
+    let prefix = format!("uploads/{}/{}/", user.id, upload.file_id);
+    assert_eq!(uploads_in_s3(&stack, &prefix).await.len(), 1);
+
+    eventually(20, "the expired upload aborted in S3", || async { uploads_in_s3(&stack, &prefix).await.is_empty() }).await;
+    let path = format!("/files/{}", upload.file_id);
+    eventually(20, "the file FAILED in Postgres", || async { client.call("GET", &path, Some(&user.token), None).await.0 == 200 })
+        .await;
+    let (_, file) = client.call("GET", &path, Some(&user.token), None).await;
+    assert_eq!((file["status"].as_str(), file["reason"].as_str()), (Some("FAILED"), Some("expired")), "{file}");
+
+    // The expired session is gone for the client: nothing more can be sent.
+    let (status, _) = client.call("GET", &format!("/uploads/{}", upload.file_id), Some(&user.token), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = client.record(&user, &upload, 2, "\"abc\"", MIB).await;
+    assert_eq!(status, 404);
+}

@@ -1,6 +1,8 @@
 //! Upload sessions in DynamoDB: one item for the session and one per
 //! recorded part (a 10,000-part upload would not fit one 400 KB item).
-//! Key: `pk` = file id, `sk` = `session` or `part#00042`; `expiresAt` is the TTL.
+//! Key: `pk` = file id, `sk` = `session` or `part#00042`. `expiresAt` ends
+//! the upload; the table's TTL attribute `purgeAt` comes two days later, so the
+//! sweeper always sees an expired session before DynamoDB deletes it.
 
 use std::collections::HashMap;
 
@@ -13,6 +15,9 @@ use crate::domain::PartPlan;
 use crate::domain::status::SessionStage;
 
 const SESSION_SK: &str = "session";
+
+/// How long an expired session stays readable for the sweeper.
+pub const PURGE_GRACE_SECS: u64 = 2 * 86_400;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadSession {
@@ -41,6 +46,7 @@ impl UploadSession {
             SessionStage::Open => return Ok(()),
             SessionStage::Completing => "this upload is being completed; no more parts can be sent",
             SessionStage::Cancelled => "this upload was cancelled; no more parts can be sent",
+            SessionStage::Expired => "this upload expired; start a new one",
         };
         Err(crate::ApiError::conflict("upload_not_open", why))
     }
@@ -109,6 +115,7 @@ impl SessionStore {
             ("recordedCount".to_string(), n(0)),
             ("createdAt".to_string(), n(session.created_at)),
             ("expiresAt".to_string(), n(session.expires_at)),
+            ("purgeAt".to_string(), n(session.expires_at + PURGE_GRACE_SECS)),
         ]);
         self.client
             .put_item()
@@ -148,6 +155,7 @@ impl SessionStore {
                 .item("size", n(part.size))
                 .item("etag", s(&part.etag))
                 .item("expiresAt", n(expires_at))
+                .item("purgeAt", n(expires_at + PURGE_GRACE_SECS))
                 .set_condition_expression(condition.map(String::from))
                 .send()
         };
@@ -210,7 +218,26 @@ impl SessionStore {
         Ok(parts)
     }
 
-    /// Moves an open session to COMPLETING; false if it was not open.
+    /// Open sessions past their `expiresAt`: uploads nobody finished.
+    pub async fn expired_open(&self, now: u64) -> Result<Vec<UploadSession>, StoreError> {
+        let pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :session AND stage = :open AND expiresAt <= :now")
+            .expression_attribute_values(":session", s(SESSION_SK))
+            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages.into_iter().map(|item| parse_session(&item.map_err(dynamo_err)?)).collect()
+    }
+
+    /// Moves a session from one stage to another; false if it was not in `from`.
     pub async fn set_stage(&self, file_id: Uuid, from: SessionStage, to: SessionStage) -> Result<bool, StoreError> {
         let result = self
             .client
@@ -278,6 +305,49 @@ pub async fn owned_session(sessions: &SessionStore, req: &lambda_http::Request, 
     session
         .filter(|s| s.owner_id == owner && !s.is_expired(crate::auth::now_secs()))
         .ok_or_else(|| crate::ApiError::not_found("this upload"))
+}
+
+/// Ends an upload that will never complete (cancelled or expired): aborts
+/// the multipart upload, so S3 frees every part, and sends the FAILED verdict
+/// for persist to record. Repeatable: an upload already aborted is fine.
+pub async fn close_upload(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bucket: &str,
+    verdict_queue_url: &str,
+    session: &UploadSession,
+    reason: &str,
+) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
+    let aborted = s3.abort_multipart_upload().bucket(bucket).key(&session.key).upload_id(&session.upload_id).send().await;
+    if let Err(e) = aborted {
+        let text = crate::aws::describe(e);
+        if !text.contains("NoSuchUpload") {
+            return Err(crate::ApiError::unavailable("S3", text));
+        }
+    }
+    let verdict = crate::messages::VerdictMessage {
+        file_id: session.file_id,
+        owner_id: session.owner_id,
+        bucket: bucket.to_string(),
+        key: session.key.clone(),
+        file_name: session.file_name.clone(),
+        size: session.plan.size,
+        etag: String::new(),
+        declared_type: session.declared_type.clone(),
+        detected_type: None,
+        kind: None,
+        status: crate::domain::FileStatus::Failed,
+        reason: Some(reason.to_string()),
+        decided_at: crate::auth::now_secs(),
+    };
+    let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
+    sqs.send_message()
+        .queue_url(verdict_queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| crate::ApiError::unavailable("the verdict queue", crate::aws::describe(e)))?;
+    Ok(verdict)
 }
 
 

@@ -13,11 +13,8 @@ use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::auth::now_secs;
-use sluice_shared::domain::FileStatus;
 use sluice_shared::http::{json_response, respond, route_key, unknown_route};
-use sluice_shared::messages::VerdictMessage;
-use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, close_upload, owned_session};
 use sluice_shared::{ApiError, config};
 
 pub struct CompleteUpload {
@@ -103,7 +100,8 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
     match session.stage {
         // A retried complete: the first one already handed the file to S3.
         SessionStage::Completing => return Ok(accepted()),
-        SessionStage::Cancelled => return Err(cancelled_conflict()),
+        // (An expired session answers 404 before this; the sweeper ended it.)
+        SessionStage::Cancelled | SessionStage::Expired => return Err(cancelled_conflict()),
         SessionStage::Open => {}
     }
     let unavailable = |e| ApiError::unavailable("the session table", e);
@@ -177,45 +175,10 @@ async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, 
                 return Err(ApiError::conflict("upload_completing", "this upload started completing first"));
             }
         }
-        SessionStage::Cancelled => {}
+        SessionStage::Cancelled | SessionStage::Expired => {}
     }
-    let aborted = deps
-        .s3
-        .abort_multipart_upload()
-        .bucket(&deps.bucket)
-        .key(&session.key)
-        .upload_id(&session.upload_id)
-        .send()
-        .await;
-    if let Err(e) = aborted {
-        let text = aws::describe(e);
-        // Already aborted (a retried cancel) is the outcome wanted.
-        if !text.contains("NoSuchUpload") {
-            return Err(ApiError::unavailable("S3", text));
-        }
-    }
-    let verdict = VerdictMessage {
-        file_id: session.file_id,
-        owner_id: session.owner_id,
-        bucket: deps.bucket.clone(),
-        key: session.key.clone(),
-        file_name: session.file_name.clone(),
-        size: session.plan.size,
-        etag: String::new(),
-        declared_type: session.declared_type.clone(),
-        detected_type: None,
-        kind: None,
-        status: FileStatus::Failed,
-        reason: SessionStage::Cancelled.failure_reason().map(String::from),
-        decided_at: now_secs(),
-    };
-    let body = serde_json::to_string(&verdict).map_err(|e| ApiError::unavailable("the verdict", e))?;
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.verdict_queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map_err(|e| ApiError::unavailable("the verdict queue", aws::describe(e)))?;
+    let ended = if session.stage == SessionStage::Expired { SessionStage::Expired } else { SessionStage::Cancelled };
+    let reason = ended.failure_reason().unwrap_or_default();
+    let verdict = close_upload(&deps.s3, &deps.sqs, &deps.bucket, &deps.verdict_queue_url, &session, reason).await?;
     Ok(json_response(200, &json!({ "fileId": session.file_id, "status": verdict.status, "reason": verdict.reason })))
 }

@@ -45,6 +45,8 @@ pub enum SessionStage {
     Completing,
     /// The owner cancelled: the multipart upload is aborted, the file FAILED.
     Cancelled,
+    /// Nobody finished it in time: the sweeper aborted it, the file FAILED.
+    Expired,
 }
 
 impl SessionStage {
@@ -53,6 +55,7 @@ impl SessionStage {
             Self::Open => "OPEN",
             Self::Completing => "COMPLETING",
             Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
         }
     }
 
@@ -61,6 +64,7 @@ impl SessionStage {
             "OPEN" => Some(Self::Open),
             "COMPLETING" => Some(Self::Completing),
             "CANCELLED" => Some(Self::Cancelled),
+            "EXPIRED" => Some(Self::Expired),
             _ => None,
         }
     }
@@ -71,13 +75,17 @@ impl SessionStage {
     pub fn file_status(self) -> FileStatus {
         match self {
             Self::Open | Self::Completing => FileStatus::Uploading,
-            Self::Cancelled => FileStatus::Failed,
+            Self::Cancelled | Self::Expired => FileStatus::Failed,
         }
     }
 
     /// Why the file failed, when the session alone says it did.
     pub fn failure_reason(self) -> Option<&'static str> {
-        (self == Self::Cancelled).then_some("cancelled")
+        match self {
+            Self::Cancelled => Some("cancelled"),
+            Self::Expired => Some("expired"),
+            Self::Open | Self::Completing => None,
+        }
     }
 }
 
@@ -102,7 +110,7 @@ mod tests {
             assert_eq!(FileStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(FileStatus::parse("uploaded"), None);
-        for s in [SessionStage::Open, SessionStage::Completing, SessionStage::Cancelled] {
+        for s in [SessionStage::Open, SessionStage::Completing, SessionStage::Cancelled, SessionStage::Expired] {
             assert_eq!(SessionStage::parse(s.as_str()), Some(s));
         }
     }
@@ -114,5 +122,7 @@ mod tests {
         assert_eq!(SessionStage::Cancelled.file_status(), FileStatus::Failed);
         assert_eq!(SessionStage::Cancelled.failure_reason(), Some("cancelled"));
         assert_eq!(SessionStage::Open.failure_reason(), None);
+        assert_eq!(SessionStage::Expired.file_status(), FileStatus::Failed);
+        assert_eq!(SessionStage::Expired.failure_reason(), Some("expired"));
     }
 }

@@ -1,0 +1,10 @@
+use lambda_runtime::{Error, run, service_fn};
+use sluice_shared::{aws, config, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let sdk = aws::sdk_config().await;
+    let deps = config::load_or_exit(|env| sweeper::Sweeper::from_env(env, &aws::Clients::from_env(env, &sdk)?));
+    run(service_fn(|event| sweeper::handle(&deps, event))).await
+}
