@@ -78,6 +78,21 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> V
     json!({ "Records": records })
 }
 
+/// An EventBridge scheduled event, as the sweeper's schedule sends it.
+pub fn scheduled_event() -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": now_iso(),
+        "region": REGION,
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/sluice-local-sweeper"],
+        "detail": {}
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,19 +115,4 @@ mod tests {
         let event: aws_lambda_events::s3::S3Event = serde_json::from_value(s3_event(&created)).unwrap();
         assert_eq!(event.records[0].s3.object.key.as_deref(), Some("uploads/a+b"));
     }
-}
-
-/// An EventBridge scheduled event, as the sweeper's schedule sends it.
-pub fn scheduled_event() -> Value {
-    json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": now_iso(),
-        "region": REGION,
-        "resources": ["arn:aws:events:us-east-1:000000000000:rule/sluice-local-sweeper"],
-        "detail": {}
-    })
 }
