@@ -152,8 +152,8 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.parts(", &["dynamodb:Query"]),
     ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
     ("sessions.expired_open(", &["dynamodb:Scan"]),
-    // shared/src/sessions.rs: aborts the multipart upload, sends the verdict.
-    ("close_upload(", &["s3:AbortMultipartUpload", "sqs:SendMessage"]),
+    // UploadCloser (shared/src/sessions.rs): aborts the multipart upload, sends the verdict.
+    ("closer.close(", &["s3:AbortMultipartUpload", "sqs:SendMessage"]),
 ];
 
 fn actions_called(function: &str) -> BTreeSet<String> {

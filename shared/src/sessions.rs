@@ -307,48 +307,68 @@ pub async fn owned_session(sessions: &SessionStore, req: &lambda_http::Request, 
         .ok_or_else(|| crate::ApiError::not_found("this upload"))
 }
 
-/// Ends an upload that will never complete (cancelled or expired): aborts
-/// the multipart upload, so S3 frees every part, and sends the FAILED verdict
-/// for persist to record. Repeatable: an upload already aborted is fine.
-pub async fn close_upload(
-    s3: &aws_sdk_s3::Client,
-    sqs: &aws_sdk_sqs::Client,
-    bucket: &str,
-    verdict_queue_url: &str,
-    session: &UploadSession,
-    reason: &str,
-) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
-    let aborted = s3.abort_multipart_upload().bucket(bucket).key(&session.key).upload_id(&session.upload_id).send().await;
-    if let Err(e) = aborted {
-        let text = crate::aws::describe(e);
-        if !text.contains("NoSuchUpload") {
-            return Err(crate::ApiError::unavailable("S3", text));
-        }
-    }
-    let verdict = crate::messages::VerdictMessage {
-        file_id: session.file_id,
-        owner_id: session.owner_id,
-        bucket: bucket.to_string(),
-        key: session.key.clone(),
-        file_name: session.file_name.clone(),
-        size: session.plan.size,
-        etag: String::new(),
-        declared_type: session.declared_type.clone(),
-        detected_type: None,
-        kind: None,
-        status: crate::domain::FileStatus::Failed,
-        reason: Some(reason.to_string()),
-        decided_at: crate::auth::now_secs(),
-    };
-    let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
-    sqs.send_message()
-        .queue_url(verdict_queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map_err(|e| crate::ApiError::unavailable("the verdict queue", crate::aws::describe(e)))?;
-    Ok(verdict)
+/// Ends uploads that will never complete (cancelled or expired): aborts the
+/// multipart upload, so S3 frees every part, and sends the FAILED verdict for
+/// persist to record. Repeatable: an upload already aborted is fine.
+pub struct UploadCloser {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    bucket: String,
+    verdict_queue_url: String,
 }
+
+impl UploadCloser {
+    pub fn from_env(env: &crate::config::Env, clients: &crate::aws::Clients, bucket: &str) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            s3: clients.s3.clone(),
+            sqs: clients.sqs.clone(),
+            bucket: bucket.to_string(),
+            verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
+        })
+    }
+
+    pub async fn close(&self, session: &UploadSession, reason: &str) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
+        let aborted = self
+            .s3
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&session.key)
+            .upload_id(&session.upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            let text = crate::aws::describe(e);
+            if !text.contains("NoSuchUpload") {
+                return Err(crate::ApiError::unavailable("S3", text));
+            }
+        }
+        let verdict = crate::messages::VerdictMessage {
+            file_id: session.file_id,
+            owner_id: session.owner_id,
+            bucket: self.bucket.clone(),
+            key: session.key.clone(),
+            file_name: session.file_name.clone(),
+            size: session.plan.size,
+            etag: String::new(),
+            declared_type: session.declared_type.clone(),
+            detected_type: None,
+            kind: None,
+            status: crate::domain::FileStatus::Failed,
+            reason: Some(reason.to_string()),
+            decided_at: crate::auth::now_secs(),
+        };
+        let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.verdict_queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| crate::ApiError::unavailable("the verdict queue", crate::aws::describe(e)))?;
+        Ok(verdict)
+    }
+}
+
 
 
 /// S3 quotes ETags; they are kept bare so every source compares equal.

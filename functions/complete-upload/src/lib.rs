@@ -14,16 +14,15 @@ use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::http::{json_response, respond, route_key, unknown_route};
-use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, close_upload, owned_session};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session, UploadCloser};
 use sluice_shared::{ApiError, config};
 
 pub struct CompleteUpload {
     pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
     pub sessions: SessionStore,
+    pub closer: UploadCloser,
     pub verifier: TokenVerifier,
     pub bucket: String,
-    pub verdict_queue_url: String,
 }
 
 impl CompleteUpload {
@@ -31,11 +30,10 @@ impl CompleteUpload {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
             s3: clients.s3.clone(),
-            sqs: clients.sqs.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
+            closer: UploadCloser::from_env(env, clients, &settings.bucket)?,
             verifier: config::token_verifier(env)?,
             bucket: settings.bucket,
-            verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
         })
     }
 }
@@ -179,6 +177,6 @@ async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, 
     }
     let ended = if session.stage == SessionStage::Expired { SessionStage::Expired } else { SessionStage::Cancelled };
     let reason = ended.failure_reason().unwrap_or_default();
-    let verdict = close_upload(&deps.s3, &deps.sqs, &deps.bucket, &deps.verdict_queue_url, &session, reason).await?;
+    let verdict = deps.closer.close(&session, reason).await?;
     Ok(json_response(200, &json!({ "fileId": session.file_id, "status": verdict.status, "reason": verdict.reason })))
 }

@@ -8,25 +8,19 @@ use sluice_shared::auth::now_secs;
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::sessions::{SessionStore, close_upload};
+use sluice_shared::sessions::{SessionStore, UploadCloser};
 
 pub struct Sweeper {
-    pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
     pub sessions: SessionStore,
-    pub bucket: String,
-    pub verdict_queue_url: String,
+    pub closer: UploadCloser,
 }
 
 impl Sweeper {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
-            s3: clients.s3.clone(),
-            sqs: clients.sqs.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
-            bucket: settings.bucket,
-            verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
+            closer: UploadCloser::from_env(env, clients, &settings.bucket)?,
         })
     }
 }
@@ -42,7 +36,7 @@ pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value,
             continue;
         }
         let reason = SessionStage::Expired.failure_reason().unwrap_or_default();
-        match close_upload(&deps.s3, &deps.sqs, &deps.bucket, &deps.verdict_queue_url, &session, reason).await {
+        match deps.closer.close(&session, reason).await {
             Ok(_) => swept += 1,
             Err(e) => {
                 // Back to open-and-expired, for the next run.
