@@ -25,6 +25,7 @@ FUNCTION_OF = {
     "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
     "upload-state": "presign", "cancel-upload": "complete-upload", "sweeper": "sweeper",
+    "files-list": "files", "download-url": "files",
     "inspect": "inspect", "persist": "persist", "migrate": "migrate",
 }
 
@@ -133,7 +134,8 @@ def run_checks(lam):
     expect(signed_in.get("tokenType") == "Bearer" and token.count(".") == 2, f"auth-signin body: answered {signed_in}")
 
     # As they stand, the API samples carry a placeholder token: refused.
-    for sample in ("presign", "presign-parts", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload"):
+    for sample in ("presign", "presign-parts", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",
+                   "files-list", "download-url"):
         body = lam.http(sample, 401)
         expect(body["error"]["code"] == "unauthorized", f"{sample}: answered {body}")
 
@@ -151,6 +153,10 @@ def run_checks(lam):
     expect(refused["error"]["code"] == "missing_parts", f"complete-upload body: answered {refused}")
     state = lam.http("files", 200, live)
     expect(state.get("status") == "UPLOADING" and state.get("recordedParts") == 1, f"files body: answered {state}")
+    listed = lam.http("files-list", 200, live)
+    expect(listed.get("files") == [], f"files-list body: answered {listed}")
+    missing = lam.http("download-url", 404, live)
+    expect(missing["error"]["code"] == "not_found", f"download-url body: answered {missing}")
     cancelled = lam.http("cancel-upload", 200, live)
     expect(cancelled.get("reason") == "cancelled", f"cancel-upload body: answered {cancelled}")
 

@@ -86,8 +86,15 @@ impl S3 for LocalS3 {
         Ok(out)
     }
 
+    /// Honours `response-content-disposition` (a signed query parameter of
+    /// download URLs) as S3 does; s3s-fs ignores it.
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.fs.get_object(req).await
+        let disposition = req.input.response_content_disposition.clone();
+        let mut out = self.fs.get_object(req).await?;
+        if disposition.is_some() {
+            out.output.content_disposition = disposition;
+        }
+        Ok(out)
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {

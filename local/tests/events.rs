@@ -110,6 +110,15 @@ async fn every_sample_event_is_handled_as_documented() {
     assert_eq!((file["status"].as_str(), file["detectedType"].as_str()), (Some("UPLOADED"), Some("video/mp4")), "{file}");
     assert_eq!(file["fileName"], "holiday video (1).mp4");
 
+    // files-list and download-url: the inspected file, now in Postgres.
+    let (status, listed) = answer(files::handle(&api.files, api_event("files-list", Some(token), "")).await.unwrap());
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["files"][0]["fileId"].as_str(), Some(inspected_id.as_str()), "{listed}");
+    let (status, download) =
+        answer(files::handle(&api.files, api_event("download-url", Some(token), &inspected_id)).await.unwrap());
+    assert_eq!(status, 200, "{download}");
+    assert!(download["url"].as_str().unwrap().contains("response-content-disposition"), "{download}");
+
     // sweeper: the scheduled event; nothing here has expired.
     let event: Value = serde_json::from_str(&sample("sweeper", &[])).unwrap();
     let swept = sweeper::handle(&stack.sweeper, LambdaEvent::new(event, Context::default())).await.unwrap();

@@ -24,7 +24,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/uploads/{fileId}/chunks", "record-chunk", true),
     route("POST", "/uploads/{fileId}/complete", "complete-upload", true),
     route("DELETE", "/uploads/{fileId}", "complete-upload", true),
+    route("GET", "/files", "files", true),
     route("GET", "/files/{fileId}", "files", true),
+    route("POST", "/files/{fileId}/download-url", "files", true),
 ];
 
 impl Route {

@@ -1,30 +1,50 @@
 //! `GET /files/{fileId}`: a file's state at every stage. Final states come
 //! from Postgres; until the verdict lands, the upload session says UPLOADING.
+//! `GET /files` lists the caller's files, newest first; `POST
+//! /files/{fileId}/download-url` signs a short-lived GET for an UPLOADED one.
 
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{Value, json};
 use sluice_shared::auth::{TokenVerifier, now_secs};
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::db::Db;
-use sluice_shared::http::{file_id, json_response, respond, route_key, unknown_route};
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sluice_shared::aws;
+use sluice_shared::domain::FileStatus;
+use sluice_shared::domain::file_name::content_disposition;
+use sluice_shared::http::{file_id, json_response, query_number, respond, route_key, unknown_route};
+use uuid::Uuid;
 use sluice_shared::sessions::SessionStore;
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
 
 pub struct Files {
     pub db: Db,
+    pub s3: aws_sdk_s3::Client,
     pub sessions: SessionStore,
     pub verifier: TokenVerifier,
+    /// How long a download URL stays valid.
+    pub download_ttl_secs: u64,
 }
 
 impl Files {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
+        let download_ttl_secs = env.parsed("DOWNLOAD_TTL_SECONDS", 300)?;
+        if !(1..=604_800).contains(&download_ttl_secs) {
+            return Err(env.invalid("DOWNLOAD_TTL_SECONDS", "must be from 1 to 604800 seconds"));
+        }
         Ok(Self {
             db: Db::new(config::database_url(env)?),
+            s3: clients.s3.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
+            download_ttl_secs,
         })
     }
 }
@@ -32,6 +52,8 @@ impl Files {
 pub async fn handle(deps: &Files, req: Request) -> Result<Response<Body>, Error> {
     let result = match route_key(&req).as_str() {
         "GET /files/{fileId}" => get_file(deps, &req).await,
+        "GET /files" => list_files(deps, &req).await,
+        "POST /files/{fileId}/download-url" => download_url(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -86,5 +108,103 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
             "createdAt": rfc3339(session.created_at),
             "expiresAt": rfc3339(session.expires_at),
         }),
+    ))
+}
+
+/// Page sizes for `GET /files`.
+pub const DEFAULT_PAGE: u32 = 20;
+pub const MAX_PAGE: u32 = 100;
+
+/// The position after the last file of a page: its creation time (as
+/// Postgres wrote it, to the microsecond) and id. Rows are ordered by both,
+/// so files added meanwhile never shift a page.
+fn encode_cursor(created_at: &str, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{created_at}|{id}"))
+}
+
+fn decode_cursor(raw: &str) -> Result<(String, Uuid), ApiError> {
+    let invalid = || ApiError::bad_request("invalid_cursor", "cursor must be the nextCursor of a previous page");
+    let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
+    let (created_at, id) = text.split_once('|').ok_or_else(invalid)?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    if created_at.is_empty() || created_at.len() > 40 || !created_at.chars().all(|c| c.is_ascii_digit() || " -:.+".contains(c)) {
+        return Err(invalid());
+    }
+    Ok((created_at.to_string(), id))
+}
+
+async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let limit = query_number(req, "limit", DEFAULT_PAGE, 1, MAX_PAGE)?;
+    let after = match req.query_string_parameters_ref().and_then(|q| q.first("cursor")) {
+        Some(raw) => Some(decode_cursor(raw)?),
+        None => None,
+    };
+    let (after_time, after_id) = after.unzip();
+    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let rows = db
+        .query(
+            "SELECT id, file_name, status, size, declared_type, detected_type, kind, reason,
+                    extract(epoch FROM created_at)::bigint, created_at::text
+             FROM files
+             WHERE owner_id = $1 AND ($2::text IS NULL OR (created_at, id) < ($2::text::timestamptz, $3))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $4",
+            &[&caller.sub, &after_time, &after_id, &(i64::from(limit) + 1)],
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("the database", e))?;
+    let more = rows.len() > limit as usize;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let files: Vec<Value> = page
+        .iter()
+        .map(|row| {
+            json!({
+                "fileId": row.get::<_, Uuid>(0),
+                "fileName": row.get::<_, String>(1),
+                "status": row.get::<_, String>(2),
+                "size": row.get::<_, i64>(3),
+                "declaredType": row.get::<_, String>(4),
+                "detectedType": row.get::<_, Option<String>>(5),
+                "kind": row.get::<_, Option<String>>(6),
+                "reason": row.get::<_, Option<String>>(7),
+                "createdAt": rfc3339(row.get::<_, i64>(8) as u64),
+            })
+        })
+        .collect();
+    let next = page.last().filter(|_| more).map(|row| encode_cursor(&row.get::<_, String>(9), row.get(0)));
+    Ok(json_response(200, &json!({ "files": files, "nextCursor": next })))
+}
+
+async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let id = file_id(req)?;
+    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let row = db
+        .query_opt("SELECT file_name, status, bucket, s3_key FROM files WHERE id = $1 AND owner_id = $2", &[&id, &caller.sub])
+        .await
+        .map_err(|e| ApiError::unavailable("the database", e))?
+        .ok_or_else(|| ApiError::not_found("this file"))?;
+    let status: String = row.get(1);
+    if status != FileStatus::Uploaded.as_str() {
+        return Err(ApiError::conflict(
+            "not_downloadable",
+            format!("only UPLOADED files can be downloaded; this one is {status}"),
+        ));
+    }
+    let presigning = PresigningConfig::expires_in(Duration::from_secs(deps.download_ttl_secs))
+        .map_err(|e| ApiError::unavailable("URL signing", e))?;
+    let signed = deps
+        .s3
+        .get_object()
+        .bucket(row.get::<_, String>(2))
+        .key(row.get::<_, String>(3))
+        .response_content_disposition(content_disposition(&row.get::<_, String>(0)))
+        .presigned(presigning)
+        .await
+        .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
+    Ok(json_response(
+        200,
+        &json!({ "url": signed.uri(), "expiresAt": rfc3339(now_secs() + deps.download_ttl_secs) }),
     ))
 }

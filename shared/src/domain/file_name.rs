@@ -69,6 +69,27 @@ impl FileName {
     }
 }
 
+/// RFC 5987 `attr-char`: everything else in `filename*` is percent-encoded.
+const ATTR_CHAR_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.')
+    .remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+
+/// `Content-Disposition` for downloading a file under the name its owner
+/// gave it: only the last path component (a download cannot carry a path),
+/// an ASCII `filename` for old clients and the exact name as UTF-8 `filename*`.
+pub fn content_disposition(original: &str) -> String {
+    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
+    let base: String = base.chars().filter(|c| !c.is_control()).collect();
+    let base = match base.trim() {
+        "" | "." | ".." => "download",
+        name => name,
+    };
+    let fallback: String =
+        base.chars().map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let exact = percent_encoding::utf8_percent_encode(base, ATTR_CHAR_ESCAPES);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +133,18 @@ mod tests {
     fn rejects_empty_and_huge() {
         assert_eq!(FileName::parse("  "), Err(FileNameError::Empty));
         assert!(matches!(FileName::parse(&"x".repeat(2000)), Err(FileNameError::TooLong { len: 2000 })));
+    }
+
+    #[test]
+    fn downloads_carry_the_base_name_exactly_and_an_ascii_fallback() {
+        assert_eq!(content_disposition("report.pdf"), "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf");
+        assert_eq!(
+            content_disposition("../../etc/Résumé \"v2\".pdf"),
+            "attachment; filename=\"R_sum_ _v2_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22v2%22.pdf"
+        );
+        assert_eq!(content_disposition("C:\\Users\\ann\\photo.png"), "attachment; filename=\"photo.png\"; filename*=UTF-8''photo.png");
+        assert_eq!(content_disposition("a\u{0}b\nc.txt"), "attachment; filename=\"abc.txt\"; filename*=UTF-8''abc.txt");
+        assert_eq!(content_disposition("../"), "attachment; filename=\"download\"; filename*=UTF-8''download");
+        assert_eq!(content_disposition("日本.png"), "attachment; filename=\"__.png\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.png");
     }
 }
