@@ -10,6 +10,10 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_listed_newest_first_in_pages_that_inserts_do_not_shift() {
     let stack = spawn_stack().await;
+    // Cursors must not depend on how the server formats dates (RDS parameter groups vary).
+    let db = sluice_shared::db::connect(&stack.database_url).await.unwrap();
+    let name: String = db.query_one("SELECT current_database()", &[]).await.unwrap().get(0);
+    db.batch_execute(&format!("ALTER DATABASE \"{name}\" SET datestyle = 'SQL, DMY'")).await.unwrap();
     let client = Client::new(&stack);
     let user = client.new_user().await;
     let other = client.new_user().await;

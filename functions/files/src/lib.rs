@@ -115,9 +115,9 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;
 
-/// The position after the last file of a page: its creation time (as
-/// Postgres wrote it, to the microsecond) and id. Rows are ordered by both,
-/// so files added meanwhile never shift a page.
+/// The position after the last file of a page: its creation time (ISO 8601
+/// in UTC to the microsecond, whatever the server's DateStyle) and id. Rows
+/// are ordered by both, so files added meanwhile never shift a page.
 fn encode_cursor(created_at: &str, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("{created_at}|{id}"))
 }
@@ -127,7 +127,7 @@ fn decode_cursor(raw: &str) -> Result<(String, Uuid), ApiError> {
     let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
     let (created_at, id) = text.split_once('|').ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    if created_at.is_empty() || created_at.len() > 40 || !created_at.chars().all(|c| c.is_ascii_digit() || " -:.+".contains(c)) {
+    if created_at.is_empty() || created_at.len() > 40 || !created_at.chars().all(|c| c.is_ascii_digit() || "-:.TZ".contains(c)) {
         return Err(invalid());
     }
     Ok((created_at.to_string(), id))
@@ -144,12 +144,13 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
     let rows = db
         .query(
-            "SELECT id, file_name, status, size, declared_type, detected_type, kind, reason,
-                    extract(epoch FROM created_at)::bigint, created_at::text
+            r#"SELECT id, file_name, status, size, declared_type, detected_type, kind, reason,
+                    extract(epoch FROM created_at)::bigint,
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
              FROM files
              WHERE owner_id = $1 AND ($2::text IS NULL OR (created_at, id) < ($2::text::timestamptz, $3))
              ORDER BY created_at DESC, id DESC
-             LIMIT $4",
+             LIMIT $4"#,
             &[&caller.sub, &after_time, &after_id, &(i64::from(limit) + 1)],
         )
         .await

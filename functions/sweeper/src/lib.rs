@@ -46,6 +46,8 @@ pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value,
             }
         }
     }
-    tracing::info!(swept, failed, "sweep done");
+    if swept + failed > 0 {
+        tracing::info!(swept, failed, "sweep done");
+    }
     Ok(json!({ "swept": swept, "failed": failed }))
 }
