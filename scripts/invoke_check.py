@@ -25,7 +25,7 @@ FUNCTION_OF = {
     "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
     "upload-state": "presign", "cancel-upload": "complete-upload", "sweeper": "sweeper",
-    "files-list": "files", "download-url": "files",
+    "files-list": "files", "download-url": "files", "delete-file": "files",
     "inspect": "inspect", "persist": "persist", "migrate": "migrate",
 }
 
@@ -135,7 +135,7 @@ def run_checks(lam):
 
     # As they stand, the API samples carry a placeholder token: refused.
     for sample in ("presign", "presign-parts", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",
-                   "files-list", "download-url"):
+                   "files-list", "download-url", "delete-file"):
         body = lam.http(sample, 401)
         expect(body["error"]["code"] == "unauthorized", f"{sample}: answered {body}")
 
@@ -157,6 +157,8 @@ def run_checks(lam):
     expect(listed.get("files") == [], f"files-list body: answered {listed}")
     missing = lam.http("download-url", 404, live)
     expect(missing["error"]["code"] == "not_found", f"download-url body: answered {missing}")
+    missing = lam.http("delete-file", 404, live)
+    expect(missing["error"]["code"] == "not_found", f"delete-file body: answered {missing}")
     cancelled = lam.http("cancel-upload", 200, live)
     expect(cancelled.get("reason") == "cancelled", f"cancel-upload body: answered {cancelled}")
 

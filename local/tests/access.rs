@@ -25,6 +25,7 @@ async fn another_users_file_answers_404_on_every_route() {
         ("GET", format!("/uploads/{id}"), None),
         ("DELETE", format!("/uploads/{id}"), None),
         ("POST", format!("/files/{id}/download-url"), None),
+        ("DELETE", format!("/files/{id}"), None),
     ];
     let covered: std::collections::BTreeSet<String> =
         attempts.iter().map(|(m, p, _)| sluice_shared::routes::find(m, p).expect("a route").0.key()).collect();

@@ -118,6 +118,9 @@ async fn every_sample_event_is_handled_as_documented() {
         answer(files::handle(&api.files, api_event("download-url", Some(token), &inspected_id)).await.unwrap());
     assert_eq!(status, 200, "{download}");
     assert!(download["url"].as_str().unwrap().contains("response-content-disposition"), "{download}");
+    let (status, deleted) =
+        answer(files::handle(&api.files, api_event("delete-file", Some(token), &inspected_id)).await.unwrap());
+    assert_eq!((status, deleted["deleted"].as_bool()), (200, Some(true)), "{deleted}");
 
     // sweeper: the scheduled event; nothing here has expired.
     let event: Value = serde_json::from_str(&sample("sweeper", &[])).unwrap();

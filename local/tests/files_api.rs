@@ -92,3 +92,40 @@ async fn only_the_owner_downloads_an_uploaded_file_under_its_own_name() {
     let (status, body) = client.call("POST", &format!("/files/{spoofed}/download-url"), Some(&owner.token), None).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("not_downloadable")), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_file_is_gone_from_s3_and_from_every_route() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let owner = client.new_user().await;
+    let other = client.new_user().await;
+    let id = client.upload(&owner, "gone.png", "image/png", &png(3000)).await;
+    let kept = client.upload(&owner, "kept.png", "image/png", &png(3001)).await;
+    assert_eq!(client.wait_final(&owner, &id).await["status"], "UPLOADED");
+    client.wait_final(&owner, &kept).await;
+    let key = format!("uploads/{}/{id}/gone.png", owner.id);
+    let exists = |key: String| {
+        let s3 = stack.clients.s3.clone();
+        let bucket = stack.bucket.clone();
+        async move { s3.head_object().bucket(bucket).key(key).send().await.is_ok() }
+    };
+    assert!(exists(key.clone()).await);
+    let path = format!("/files/{id}");
+
+    let (status, _) = client.call("DELETE", &path, Some(&other.token), None).await;
+    assert_eq!(status, 404, "another user cannot delete it");
+    assert!(exists(key.clone()).await);
+
+    let (status, body) = client.call("DELETE", &path, Some(&owner.token), None).await;
+    assert_eq!((status.as_u16(), body["deleted"].as_bool()), (200, Some(true)), "{body}");
+    assert!(!exists(key).await, "the object is removed from S3");
+    let (status, _) = client.call("GET", &path, Some(&owner.token), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = client.call("POST", &format!("{path}/download-url"), Some(&owner.token), None).await;
+    assert_eq!(status, 404);
+    let (_, listed) = client.call("GET", "/files", Some(&owner.token), None).await;
+    let ids: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["fileId"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![kept.as_str()], "only the kept file is listed");
+    let (status, _) = client.call("DELETE", &path, Some(&owner.token), None).await;
+    assert_eq!(status, 404, "deleting again finds nothing");
+}

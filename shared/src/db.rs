@@ -51,7 +51,10 @@ pub async fn connect(url: &str) -> Result<Client, DbError> {
 }
 
 /// Migrations in order; each runs once, in its own transaction.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    ("0002_deleted_files", include_str!("../../migrations/0002_deleted_files.sql")),
+];
 
 /// Applies pending migrations; safe to run concurrently (advisory lock) and
 /// repeatedly. Answers the versions it applied.

@@ -27,6 +27,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/files", "files", true),
     route("GET", "/files/{fileId}", "files", true),
     route("POST", "/files/{fileId}/download-url", "files", true),
+    route("DELETE", "/files/{fileId}", "files", true),
 ];
 
 impl Route {

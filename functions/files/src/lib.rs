@@ -1,7 +1,8 @@
 //! `GET /files/{fileId}`: a file's state at every stage. Final states come
 //! from Postgres; until the verdict lands, the upload session says UPLOADING.
 //! `GET /files` lists the caller's files, newest first; `POST
-//! /files/{fileId}/download-url` signs a short-lived GET for an UPLOADED one.
+//! /files/{fileId}/download-url` signs a short-lived GET for an UPLOADED one;
+//! `DELETE /files/{fileId}` removes the object and hides the row.
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{Value, json};
@@ -54,6 +55,7 @@ pub async fn handle(deps: &Files, req: Request) -> Result<Response<Body>, Error>
         "GET /files/{fileId}" => get_file(deps, &req).await,
         "GET /files" => list_files(deps, &req).await,
         "POST /files/{fileId}/download-url" => download_url(deps, &req).await,
+        "DELETE /files/{fileId}" => delete_file(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -67,13 +69,17 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         .query_opt(
             "SELECT f.file_name, f.status, f.size, f.etag, f.declared_type, f.detected_type, f.kind, f.reason,
                     extract(epoch FROM f.created_at)::bigint, extract(epoch FROM f.updated_at)::bigint,
-                    (SELECT count(*) FROM chunks c WHERE c.file_id = f.id)
+                    (SELECT count(*) FROM chunks c WHERE c.file_id = f.id), f.deleted_at IS NOT NULL
              FROM files f WHERE f.id = $1 AND f.owner_id = $2",
             &[&id, &caller.sub],
         )
         .await
         .map_err(|e| ApiError::unavailable("the database", e))?;
     if let Some(row) = row {
+        // Deleted: gone, even though its upload session may still be readable.
+        if row.get::<_, bool>(11) {
+            return Err(ApiError::not_found("this file"));
+        }
         let body: Value = json!({
             "fileId": id,
             "fileName": row.get::<_, String>(0),
@@ -148,7 +154,7 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
                     extract(epoch FROM created_at)::bigint,
                     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
              FROM files
-             WHERE owner_id = $1 AND ($2::text IS NULL OR (created_at, id) < ($2::text::timestamptz, $3))
+             WHERE owner_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR (created_at, id) < ($2::text::timestamptz, $3))
              ORDER BY created_at DESC, id DESC
              LIMIT $4"#,
             &[&caller.sub, &after_time, &after_id, &(i64::from(limit) + 1)],
@@ -182,7 +188,10 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
     let id = file_id(req)?;
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
     let row = db
-        .query_opt("SELECT file_name, status, bucket, s3_key FROM files WHERE id = $1 AND owner_id = $2", &[&id, &caller.sub])
+        .query_opt(
+            "SELECT file_name, status, bucket, s3_key FROM files WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            &[&id, &caller.sub],
+        )
         .await
         .map_err(|e| ApiError::unavailable("the database", e))?
         .ok_or_else(|| ApiError::not_found("this file"))?;
@@ -208,4 +217,32 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
         200,
         &json!({ "url": signed.uri(), "expiresAt": rfc3339(now_secs() + deps.download_ttl_secs) }),
     ))
+}
+
+/// Removes the object first, then hides the row: if either step fails the
+/// file is still listed, so a retried DELETE finishes the job (deleting an
+/// object twice is harmless) and nothing is hidden while its bytes remain.
+async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let id = file_id(req)?;
+    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let row = db
+        .query_opt(
+            "SELECT bucket, s3_key FROM files WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            &[&id, &caller.sub],
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("the database", e))?
+        .ok_or_else(|| ApiError::not_found("this file"))?;
+    deps.s3
+        .delete_object()
+        .bucket(row.get::<_, String>(0))
+        .key(row.get::<_, String>(1))
+        .send()
+        .await
+        .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
+    db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1 AND owner_id = $2", &[&id, &caller.sub])
+        .await
+        .map_err(|e| ApiError::unavailable("the database", e))?;
+    Ok(json_response(200, &json!({ "fileId": id, "deleted": true })))
 }
