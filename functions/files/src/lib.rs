@@ -183,7 +183,16 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
     Ok(json_response(200, &json!({ "files": files, "nextCursor": next })))
 }
 
-async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
+/// The caller's file named by the path, unless deleted; 404 otherwise.
+struct LiveFile {
+    id: Uuid,
+    file_name: String,
+    status: String,
+    bucket: String,
+    key: String,
+}
+
+async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let id = file_id(req)?;
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
@@ -195,7 +204,12 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
         .await
         .map_err(|e| ApiError::unavailable("the database", e))?
         .ok_or_else(|| ApiError::not_found("this file"))?;
-    let status: String = row.get(1);
+    Ok(LiveFile { id, file_name: row.get(0), status: row.get(1), bucket: row.get(2), key: row.get(3) })
+}
+
+async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
+    let file = live_file(deps, req).await?;
+    let status = file.status;
     if status != FileStatus::Uploaded.as_str() {
         return Err(ApiError::conflict(
             "not_downloadable",
@@ -207,9 +221,9 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
     let signed = deps
         .s3
         .get_object()
-        .bucket(row.get::<_, String>(2))
-        .key(row.get::<_, String>(3))
-        .response_content_disposition(content_disposition(&row.get::<_, String>(0)))
+        .bucket(file.bucket)
+        .key(file.key)
+        .response_content_disposition(content_disposition(&file.file_name))
         .presigned(presigning)
         .await
         .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
@@ -223,26 +237,17 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
 /// file is still listed, so a retried DELETE finishes the job (deleting an
 /// object twice is harmless) and nothing is hidden while its bytes remain.
 async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = deps.verifier.caller(req)?;
-    let id = file_id(req)?;
-    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
-    let row = db
-        .query_opt(
-            "SELECT bucket, s3_key FROM files WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
-            &[&id, &caller.sub],
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("the database", e))?
-        .ok_or_else(|| ApiError::not_found("this file"))?;
+    let file = live_file(deps, req).await?;
     deps.s3
         .delete_object()
-        .bucket(row.get::<_, String>(0))
-        .key(row.get::<_, String>(1))
+        .bucket(&file.bucket)
+        .key(&file.key)
         .send()
         .await
         .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
-    db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1 AND owner_id = $2", &[&id, &caller.sub])
+    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&file.id])
         .await
         .map_err(|e| ApiError::unavailable("the database", e))?;
-    Ok(json_response(200, &json!({ "fileId": id, "deleted": true })))
+    Ok(json_response(200, &json!({ "fileId": file.id, "deleted": true })))
 }
