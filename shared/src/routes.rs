@@ -77,7 +77,11 @@ mod tests {
         assert_eq!(params, vec![("fileId".to_string(), "abc".to_string())]);
         assert!(find("GET", "/uploads").is_none());
         assert!(find("POST", "/uploads//chunks").is_none());
-        assert!(find("DELETE", "/files/x").is_none());
+        assert!(find("PUT", "/files/x").is_none(), "the method is part of the route");
+        let (route, _) = find("DELETE", "/files/x").unwrap();
+        assert_eq!(route.function, "files");
+        let (route, _) = find("DELETE", "/uploads/x").unwrap();
+        assert_eq!(route.function, "complete-upload");
     }
 
     #[test]
