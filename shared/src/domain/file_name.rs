@@ -26,10 +26,8 @@ impl FileName {
         if raw.len() > MAX_FILE_NAME_BYTES {
             return Err(FileNameError::TooLong { len: raw.len() });
         }
-        let original: String = raw.chars().filter(|c| !c.is_control()).collect();
-        let original = original.trim().to_string();
-        // Only the last path component counts: "../../etc/passwd" is "passwd".
-        let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
+        let original = without_controls(raw).trim().to_string();
+        let base = last_component(&original);
         let mut safe = String::with_capacity(base.len());
         for c in base.chars() {
             match c {
@@ -69,6 +67,16 @@ impl FileName {
     }
 }
 
+fn without_controls(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Only the last path component of a name counts, for keys and downloads
+/// alike: "../../etc/passwd" is "passwd", "C:\\Users\\ann\\a.png" is "a.png".
+fn last_component(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or_default()
+}
+
 /// RFC 5987 `attr-char`: everything else in `filename*` is percent-encoded.
 const ATTR_CHAR_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.')
@@ -78,8 +86,7 @@ const ATTR_CHAR_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_AL
 /// gave it: only the last path component (a download cannot carry a path),
 /// an ASCII `filename` for old clients and the exact name as UTF-8 `filename*`.
 pub fn content_disposition(original: &str) -> String {
-    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
-    let base: String = base.chars().filter(|c| !c.is_control()).collect();
+    let base = without_controls(last_component(original));
     let base = match base.trim() {
         "" | "." | ".." => "download",
         name => name,
