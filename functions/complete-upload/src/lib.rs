@@ -161,7 +161,8 @@ async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, 
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     let unavailable = |e| ApiError::unavailable("the session table", e);
-    match session.stage {
+    // The stage the upload ends in: cancelled now, or as it already ended.
+    let ended = match session.stage {
         SessionStage::Completing => {
             return Err(ApiError::conflict(
                 "upload_completing",
@@ -172,10 +173,10 @@ async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, 
             if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Cancelled).await.map_err(unavailable)? {
                 return Err(ApiError::conflict("upload_completing", "this upload started completing first"));
             }
+            SessionStage::Cancelled
         }
-        SessionStage::Cancelled | SessionStage::Expired => {}
-    }
-    let ended = if session.stage == SessionStage::Expired { SessionStage::Expired } else { SessionStage::Cancelled };
+        already @ (SessionStage::Cancelled | SessionStage::Expired) => already,
+    };
     let reason = ended.failure_reason().unwrap_or_default();
     let verdict = deps.closer.close(&session, reason).await?;
     Ok(json_response(200, &json!({ "fileId": session.file_id, "status": verdict.status, "reason": verdict.reason })))
