@@ -20,6 +20,7 @@ dev: setup
 
 ## Every test, on a private stack started for the run and stopped after it.
 test: setup
+	cat .local/test/pg-location 2>/dev/null | xargs -r rm -rf
 	rm -rf .local/test
 	RUST_LOG=$${RUST_LOG:-warn} CARGO=$(CARGO) scripts/stack.sh .local/test scripts/test.sh --workspace --no-fail-fast
 
@@ -40,4 +41,5 @@ migrate:
 
 ## Remove every local state folder (databases, objects, keys, venv).
 clean:
+	cat .local/*/pg-location 2>/dev/null | xargs -r rm -rf
 	rm -rf .local .venv

@@ -14,18 +14,30 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 # Postgres refuses to run as root: as root, the data folder belongs to postgres.
 run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-pg_data="$state/pg"
+# As root, the postgres user must reach the data folder. A checkout inside a
+# private folder (/root, `mktemp -d`) is out of its reach: the data then lives
+# in a folder of its own under /tmp, named after the state folder (so reruns
+# find it), recorded in STATE/pg-location for `make clean`.
+pg_root="$state"
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$state"
+  if ! runuser -u postgres -- test -x "$state"; then
+    pg_root="/tmp/sluice-pg-$(printf %s "$state" | sha256sum | cut -c1-16)"
+    mkdir -p "$pg_root" && chown postgres "$pg_root" && chmod 700 "$pg_root"
+    echo "$pg_root" > "$state/pg-location"
+  fi
+fi
+pg_data="$pg_root/pg"
 pg_port=$(free_port)
 if [ ! -s "$pg_data/PG_VERSION" ]; then
   mkdir -p "$pg_data"
-  [ "$(id -u)" = 0 ] && chown postgres "$state" "$pg_data"
+  [ "$(id -u)" = 0 ] && chown postgres "$pg_data"
   run_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres >"$state/initdb.log" 2>&1 \
     || { cat "$state/initdb.log"; exit 1; }
 fi
-[ "$(id -u)" = 0 ] && chown postgres "$state"
-run_pg "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$state/pg.log" \
+run_pg "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$pg_root/pg.log" \
   -o "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
-  || { tail -n 20 "$state/pg.log"; exit 1; }
+  || { tail -n 20 "$pg_root/pg.log"; exit 1; }
 
 moto_port=$(free_port)
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
