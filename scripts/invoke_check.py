@@ -23,6 +23,7 @@ SAMPLE_FILE = "3f8e2a52-6d1c-4b7e-9a0f-2c5d8e1b7a64"
 SAMPLE_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-POST-auth-signin"
 FUNCTION_OF = {
     "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
+    "presign-checksums": "presign", "presign-single": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
     "upload-state": "presign", "cancel-upload": "complete-upload", "sweeper": "sweeper",
     "files-list": "files", "download-url": "files", "delete-file": "files",
@@ -134,7 +135,7 @@ def run_checks(lam):
     expect(signed_in.get("tokenType") == "Bearer" and token.count(".") == 2, f"auth-signin body: answered {signed_in}")
 
     # As they stand, the API samples carry a placeholder token: refused.
-    for sample in ("presign", "presign-parts", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",
+    for sample in ("presign", "presign-parts", "presign-checksums", "presign-single", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",
                    "files-list", "download-url", "delete-file"):
         body = lam.http(sample, 401)
         expect(body["error"]["code"] == "unauthorized", f"{sample}: answered {body}")
@@ -145,6 +146,11 @@ def run_checks(lam):
     live = [(SAMPLE_TOKEN, token), (SAMPLE_FILE, started["fileId"])]
     more = lam.http("presign-parts", 200, live)
     expect([p["partNumber"] for p in more["parts"]][:1] == [101], f"presign-parts body: answered {more}")
+    summed = lam.http("presign-checksums", 200, live)
+    expect([bool(p["headers"].get("x-amz-checksum-sha256")) for p in summed["parts"]] == [True, True],
+           f"presign-checksums body: answered {summed}")
+    single = lam.http("presign-single", 201, [(SAMPLE_TOKEN, token)])
+    expect(single.get("mode") == "single" and single.get("url", "").startswith("http"), f"presign-single body: answered {single}")
     recorded = lam.http("record-chunk", 200, live)
     expect(recorded.get("recordedParts") == 1, f"record-chunk body: answered {recorded}")
     resumable = lam.http("upload-state", 200, live)

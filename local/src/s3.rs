@@ -5,7 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -28,24 +33,107 @@ pub struct LocalS3 {
     notify: UnboundedSender<ObjectCreated>,
     /// The multipart uploads in progress, by upload id.
     uploads: Mutex<HashMap<String, InProgress>>,
+    /// internal key → the key clients use (see the module comment).
+    keys: Mutex<HashMap<String, String>>,
+}
+
+const KEY_INDEX: &str = ".sluice-keys.jsonl";
+
+/// The short key s3s-fs stores an object under.
+fn internal_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("o/{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 struct InProgress {
     bucket: String,
     key: String,
-    /// part number → ETag, as S3 answered each UploadPart.
-    parts: BTreeMap<i32, String>,
+    /// part number → what S3 answered each UploadPart with.
+    parts: BTreeMap<i32, HeldPart>,
+}
+
+#[derive(Clone)]
+struct HeldPart {
+    etag: String,
+    sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the body's SHA-256 {actual} differs from x-amz-checksum-sha256 {expected}")]
+struct ChecksumMismatch {
+    expected: String,
+    actual: String,
+}
+
+/// Routes the request body through `hashed`; answers the slot that holds
+/// the body's SHA-256 once it has been read.
+fn check_body(body: &mut Option<StreamingBlob>, expected: Option<String>) -> Arc<Mutex<Option<String>>> {
+    let digest = Arc::new(Mutex::new(None));
+    *body = body.take().map(|b| hashed(b, expected, digest.clone()));
+    digest
+}
+
+/// BadDigest, as S3 words it, when the body's SHA-256 is not the declared one.
+fn digest_mismatch(expected: Option<&String>, digest: &Mutex<Option<String>>) -> Option<s3s::S3Error> {
+    let expected = expected?;
+    let actual = digest.lock().unwrap().clone()?;
+    (actual != *expected)
+        .then(|| s3_error!(BadDigest, "The SHA256 you specified ({expected}) did not match the calculated checksum."))
+}
+
+/// Passes the body through, hashing it; when `expected` is given and the
+/// bytes differ, ends with an error instead, so s3s-fs never keeps the part.
+fn hashed(body: StreamingBlob, expected: Option<String>, digest: Arc<Mutex<Option<String>>>) -> StreamingBlob {
+    let hasher = Arc::new(Mutex::new(Sha256::new()));
+    let feed = hasher.clone();
+    let bytes = body.map(move |chunk| {
+        if let Ok(b) = &chunk {
+            feed.lock().unwrap().update(b);
+        }
+        chunk.map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    let end = futures::stream::once(async move {
+        let actual = STANDARD.encode(std::mem::take(&mut *hasher.lock().unwrap()).finalize());
+        *digest.lock().unwrap() = Some(actual.clone());
+        match expected {
+            Some(expected) if expected != actual => Some(Err(std::io::Error::other(ChecksumMismatch { expected, actual }))),
+            _ => None,
+        }
+    })
+    .filter_map(|item| async move { item });
+    StreamingBlob::wrap(bytes.chain(end))
 }
 
 impl LocalS3 {
     pub fn new(root: PathBuf, notify: UnboundedSender<ObjectCreated>) -> std::io::Result<Self> {
         std::fs::create_dir_all(&root)?;
         let fs = FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-        Ok(Self { fs, root, notify, uploads: Mutex::new(HashMap::new()) })
+        let keys = std::fs::read_to_string(root.join(KEY_INDEX))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<(String, String)>(line).ok())
+            .collect();
+        Ok(Self { fs, root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys) })
+    }
+
+    /// The internal key for `key`, recorded so listings can give `key` back.
+    fn store_as(&self, key: &str) -> String {
+        let internal = internal_key(key);
+        let mut keys = self.keys.lock().unwrap();
+        if !keys.contains_key(&internal) {
+            use std::io::Write;
+            let line = serde_json::to_string(&(&internal, key)).unwrap_or_default();
+            let index = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join(KEY_INDEX));
+            if let Ok(mut index) = index {
+                let _ = writeln!(index, "{line}");
+            }
+            keys.insert(internal.clone(), key.to_string());
+        }
+        internal
     }
 
     fn emit(&self, event_name: &'static str, bucket: &str, key: &str, etag: Option<&ETag>) {
-        let size = std::fs::metadata(self.root.join(bucket).join(key)).map(|m| m.len()).unwrap_or_default();
+        let size = std::fs::metadata(self.root.join(bucket).join(internal_key(key))).map(|m| m.len()).unwrap_or_default();
         let etag = etag.map(|e| e.value().to_string()).unwrap_or_default();
         let _ = self.notify.send(ObjectCreated {
             event_name,
@@ -75,20 +163,47 @@ impl S3 for LocalS3 {
         self.fs.head_bucket(req).await
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.fs.list_objects_v2(req).await
+    /// Every object under the prefix, by the keys clients gave (unpaginated:
+    /// a local bucket is small).
+    async fn list_objects_v2(&self, mut req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let prefix = req.input.prefix.take().unwrap_or_default();
+        req.input.max_keys = None;
+        let mut out = self.fs.list_objects_v2(req).await?;
+        let keys = self.keys.lock().unwrap();
+        let mut contents: Vec<Object> = out.output.contents.take().unwrap_or_default();
+        for object in &mut contents {
+            object.key = object.key.as_ref().and_then(|k| keys.get(k)).cloned();
+        }
+        contents.retain(|o| o.key.as_ref().is_some_and(|k| k.starts_with(&prefix)));
+        contents.sort_by(|a, b| a.key.cmp(&b.key));
+        out.output.key_count = Some(contents.len() as i32);
+        out.output.contents = Some(contents);
+        out.output.prefix = Some(prefix);
+        out.output.is_truncated = Some(false);
+        Ok(out)
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    /// s3s-fs compares the SHA-256 only after it has replaced the object;
+    /// S3 refuses first and keeps what was there, so the body is checked on
+    /// its way in.
+    async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let out = self.fs.put_object(req).await?;
+        req.input.key = self.store_as(&key);
+        let expected = req.input.checksum_sha256.clone();
+        let digest = check_body(&mut req.input.body, expected.clone());
+        let result = self.fs.put_object(req).await;
+        if let Some(refused) = digest_mismatch(expected.as_ref(), &digest) {
+            return Err(refused);
+        }
+        let out = result?;
         self.emit("ObjectCreated:Put", &bucket, &key, out.output.e_tag.as_ref());
         Ok(out)
     }
 
     /// Honours `response-content-disposition` (a signed query parameter of
     /// download URLs) as S3 does; s3s-fs ignores it.
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        req.input.key = internal_key(&req.input.key);
         let disposition = req.input.response_content_disposition.clone();
         let mut out = self.fs.get_object(req).await?;
         if disposition.is_some() {
@@ -97,52 +212,68 @@ impl S3 for LocalS3 {
         Ok(out)
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, mut req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        req.input.key = internal_key(&req.input.key);
         self.fs.head_object(req).await
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, mut req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        req.input.key = internal_key(&req.input.key);
         self.fs.delete_object(req).await
     }
 
     async fn create_multipart_upload(
         &self,
-        req: S3Request<CreateMultipartUploadInput>,
+        mut req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let out = self.fs.create_multipart_upload(req).await?;
+        req.input.key = self.store_as(&key);
+        let mut out = self.fs.create_multipart_upload(req).await?;
+        out.output.key = Some(key.clone());
         if let Some(id) = &out.output.upload_id {
             self.uploads.lock().unwrap().insert(id.clone(), InProgress { bucket, key, parts: BTreeMap::new() });
         }
         Ok(out)
     }
 
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let (upload_id, part_number) = (req.input.upload_id.clone(), req.input.part_number);
         self.known_upload(&upload_id)?;
-        let out = self.fs.upload_part(req).await?;
-        if let (Some(etag), Some(upload)) = (&out.output.e_tag, self.uploads.lock().unwrap().get_mut(&upload_id)) {
-            upload.parts.insert(part_number, etag.value().to_string());
+        req.input.key = internal_key(&req.input.key);
+        let expected = req.input.checksum_sha256.clone();
+        let digest = check_body(&mut req.input.body, expected.clone());
+        let result = self.fs.upload_part(req).await;
+        if let Some(refused) = digest_mismatch(expected.as_ref(), &digest) {
+            return Err(refused);
         }
+        let mut out = result?;
+        let sha256 = digest.lock().unwrap().clone().unwrap_or_default();
+        if let (Some(etag), Some(upload)) = (&out.output.e_tag, self.uploads.lock().unwrap().get_mut(&upload_id)) {
+            upload.parts.insert(part_number, HeldPart { etag: etag.value().to_string(), sha256: sha256.clone() });
+        }
+        out.output.checksum_sha256 = Some(sha256);
         Ok(out)
     }
 
     /// Sorted, with ETags, paginated by `max-parts` / `part-number-marker` as S3 does.
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(&self, mut req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let upload_id = req.input.upload_id.clone();
         self.known_upload(&upload_id)?;
+        let key = std::mem::take(&mut req.input.key);
+        req.input.key = internal_key(&key);
         let max = req.input.max_parts.unwrap_or(1000).clamp(1, 1000) as usize;
         let marker = req.input.part_number_marker.unwrap_or(0);
         let mut out = self.fs.list_parts(req).await?;
-        let etags = self.uploads.lock().unwrap().get(&upload_id).map(|u| u.parts.clone()).unwrap_or_default();
+        let held = self.uploads.lock().unwrap().get(&upload_id).map(|u| u.parts.clone()).unwrap_or_default();
         let mut parts: Vec<Part> = out.output.parts.take().unwrap_or_default();
         parts.retain(|p| p.part_number.unwrap_or(0) > marker);
         parts.sort_by_key(|p| p.part_number);
         let truncated = parts.len() > max;
         parts.truncate(max);
         for part in &mut parts {
-            if let Some(etag) = part.part_number.and_then(|n| etags.get(&n)) {
-                part.e_tag = Some(ETag::Strong(etag.clone()));
+            if let Some(held) = part.part_number.and_then(|n| held.get(&n)) {
+                part.e_tag = Some(ETag::Strong(held.etag.clone()));
+                part.checksum_sha256 = Some(held.sha256.clone());
             }
         }
         out.output.is_truncated = Some(truncated);
@@ -150,22 +281,29 @@ impl S3 for LocalS3 {
         out.output.part_number_marker = Some(marker);
         out.output.next_part_number_marker = parts.last().and_then(|p| p.part_number).filter(|_| truncated);
         out.output.parts = Some(parts);
+        out.output.key = Some(key);
         Ok(out)
     }
 
     async fn complete_multipart_upload(
         &self,
-        req: S3Request<CompleteMultipartUploadInput>,
+        mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key, upload_id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
         self.known_upload(&upload_id)?;
-        // S3 refuses parts whose ETag differs from the one it holds; s3s-fs does not check.
+        req.input.key = internal_key(&key);
+        // S3 refuses parts whose ETag (or SHA-256, when given) differs from
+        // the one it holds; s3s-fs does not check.
         let held = self.uploads.lock().unwrap().get(&upload_id).map(|u| u.parts.clone()).unwrap_or_default();
         for part in req.input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten()) {
             let given = part.e_tag.as_ref().map(|e| e.value().trim_matches('"').to_string());
             let n = part.part_number.unwrap_or(0);
-            if held.get(&n).map(|e| e.trim_matches('"').to_string()) != given {
+            let held = held.get(&n);
+            if held.map(|h| h.etag.trim_matches('"').to_string()) != given {
                 return Err(s3_error!(InvalidPart, "part {n} was not uploaded or its ETag does not match"));
+            }
+            if part.checksum_sha256.is_some() && held.map(|h| &h.sha256) != part.checksum_sha256.as_ref() {
+                return Err(s3_error!(InvalidPart, "part {n}'s SHA-256 does not match"));
             }
         }
         let mut out = self.fs.complete_multipart_upload(req).await?;
@@ -174,8 +312,8 @@ impl S3 for LocalS3 {
             let done = future.await?;
             out.output.e_tag = done.e_tag;
             out.output.bucket = done.bucket;
-            out.output.key = done.key;
         }
+        out.output.key = Some(key.clone());
         self.uploads.lock().unwrap().remove(&upload_id);
         self.emit("ObjectCreated:CompleteMultipartUpload", &bucket, &key, out.output.e_tag.as_ref());
         Ok(out)
@@ -183,10 +321,11 @@ impl S3 for LocalS3 {
 
     async fn abort_multipart_upload(
         &self,
-        req: S3Request<AbortMultipartUploadInput>,
+        mut req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let upload_id = req.input.upload_id.clone();
         self.known_upload(&upload_id)?;
+        req.input.key = internal_key(&req.input.key);
         let out = self.fs.abort_multipart_upload(req).await?;
         self.uploads.lock().unwrap().remove(&upload_id);
         Ok(out)

@@ -62,6 +62,19 @@ async fn every_sample_event_is_handled_as_documented() {
     let numbers: Vec<u64> = more["parts"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
     assert_eq!((numbers.first(), numbers.last(), numbers.len()), (Some(&101), Some(&200), 100));
 
+    let (status, summed) =
+        answer(presign::handle(&api.presign, api_event("presign-checksums", Some(token), &file_id)).await.unwrap());
+    assert_eq!(status, 200, "{summed}");
+    let part = &summed["parts"][1];
+    assert_eq!((part["partNumber"].as_u64(), part["headers"]["x-amz-checksum-sha256"].as_str()), (Some(2), Some("hX5JQ0SmyBFQtd5m0rGlqSW8nIyxb/HGvXhXUfEd5aY=")), "{summed}");
+    assert!(part["url"].as_str().unwrap().contains("x-amz-checksum-sha256"), "the checksum is a signed header: {part}");
+
+    let (status, single) = answer(presign::handle(&api.presign, api_event("presign-single", Some(token), "")).await.unwrap());
+    assert_eq!(status, 201, "{single}");
+    assert_eq!((single["mode"].as_str(), single["method"].as_str()), (Some("single"), Some("PUT")), "{single}");
+    assert_eq!(single["headers"]["x-amz-checksum-sha256"], "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "{single}");
+    assert_eq!(single["headers"]["x-amz-meta-declared-type"], "application/pdf", "{single}");
+
     let (status, recorded) =
         answer(record_chunk::handle(&api.record_chunk, api_event("record-chunk", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 200, "{recorded}");

@@ -138,6 +138,7 @@ const CALLS: &[(&str, &[&str])] = &[
     // With SSE-KMS, writing (multipart) needs both KMS actions and reading needs Decrypt.
     (".create_multipart_upload()", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
     (".upload_part()", &["s3:PutObject"]),
+    (".put_object()", &["s3:PutObject", "kms:GenerateDataKey"]),
     (".complete_multipart_upload()", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
     (".abort_multipart_upload()", &["s3:AbortMultipartUpload"]),
     (".list_parts()", &["s3:ListMultipartUploadParts"]),
@@ -152,8 +153,11 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.parts(", &["dynamodb:Query"]),
     ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
     ("sessions.expired_open(", &["dynamodb:Scan"]),
-    // UploadCloser (shared/src/sessions.rs): aborts the multipart upload, sends the verdict.
-    ("closer.close(", &["s3:AbortMultipartUpload", "sqs:SendMessage"]),
+    // QuotaLedger (shared/src/quota.rs): TransactWriteItems is authorised per item.
+    ("quota.charge(", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]),
+    ("quota.release(", &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
+    // UploadCloser (shared/src/sessions.rs): aborts the multipart upload, sends the verdict, releases the quota.
+    ("closer.close(", &["s3:AbortMultipartUpload", "sqs:SendMessage", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
 ];
 
 fn actions_called(function: &str) -> BTreeSet<String> {

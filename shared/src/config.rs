@@ -124,6 +124,12 @@ pub struct UploadSettings {
     pub max_file_size: u64,
     pub url_ttl_secs: u64,
     pub session_ttl_secs: u64,
+    /// At or below this size an upload is one presigned PUT.
+    pub single_put_max: u64,
+    /// Bytes a user may hold, stored plus in flight.
+    pub user_quota: u64,
+    /// The declared (and later the detected) types Sluice accepts.
+    pub allowed_types: TypePolicy,
 }
 
 impl UploadSettings {
@@ -134,6 +140,12 @@ impl UploadSettings {
             max_file_size: env.parsed("MAX_FILE_SIZE", 5 * GIB)?,
             url_ttl_secs: env.parsed("PRESIGN_TTL_SECONDS", 900)?,
             session_ttl_secs: env.parsed("SESSION_TTL_SECONDS", 86_400)?,
+            single_put_max: env.parsed("SINGLE_PUT_MAX_BYTES", 8 * 1024 * 1024)?,
+            user_quota: env.parsed("USER_QUOTA_BYTES", 10 * GIB)?,
+            allowed_types: match env.optional("ALLOWED_TYPES") {
+                None => TypePolicy::default(),
+                Some(list) => TypePolicy::parse(&list).map_err(|why| env.invalid("ALLOWED_TYPES", why))?,
+            },
         };
         // SigV4 presigned URLs live at most 7 days.
         if !(1..=604_800).contains(&settings.url_ttl_secs) {
@@ -142,6 +154,13 @@ impl UploadSettings {
         if settings.max_file_size == 0 {
             return Err(env.invalid("MAX_FILE_SIZE", "must be greater than 0"));
         }
+        // S3's PutObject limit.
+        if settings.single_put_max > 5 * GIB {
+            return Err(env.invalid("SINGLE_PUT_MAX_BYTES", "must be at most 5 GiB (5368709120), S3's limit for one PUT"));
+        }
+        if settings.user_quota == 0 {
+            return Err(env.invalid("USER_QUOTA_BYTES", "must be greater than 0"));
+        }
         Ok(settings)
     }
 }
@@ -149,16 +168,11 @@ impl UploadSettings {
 #[derive(Debug, Clone)]
 pub struct InspectSettings {
     pub queue_url: String,
-    pub policy: TypePolicy,
 }
 
 impl InspectSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let policy = match env.optional("ALLOWED_TYPES") {
-            None => TypePolicy::default(),
-            Some(list) => TypePolicy::parse(&list).map_err(|why| env.invalid("ALLOWED_TYPES", why))?,
-        };
-        Ok(Self { queue_url: env.required("VERDICT_QUEUE_URL")?, policy })
+        Ok(Self { queue_url: env.required("VERDICT_QUEUE_URL")? })
     }
 }
 
@@ -186,8 +200,10 @@ mod tests {
         let env = Env::from_pairs([("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("MAX_FILE_SIZE", "lots")]);
         let err = UploadSettings::from_env(&env).unwrap_err().to_string();
         assert!(err.contains("MAX_FILE_SIZE") && err.contains("lots"), "{err}");
-        let env = Env::from_pairs([("VERDICT_QUEUE_URL", "q"), ("ALLOWED_TYPES", "exe")]);
-        assert!(InspectSettings::from_env(&env).unwrap_err().to_string().contains("ALLOWED_TYPES"));
+        let env = Env::from_pairs([("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("ALLOWED_TYPES", "exe")]);
+        assert!(UploadSettings::from_env(&env).unwrap_err().to_string().contains("ALLOWED_TYPES"));
+        let env = Env::from_pairs([("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("SINGLE_PUT_MAX_BYTES", "6000000000")]);
+        assert!(UploadSettings::from_env(&env).unwrap_err().to_string().contains("SINGLE_PUT_MAX_BYTES"));
         let env = Env::from_pairs([("DATABASE_URL", "postgres://x:y@h:notaport/db")]);
         assert!(database_url(&env).unwrap_err().to_string().contains("DATABASE_URL"));
     }
@@ -197,5 +213,7 @@ mod tests {
         let env = Env::from_pairs([("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t")]);
         let s = UploadSettings::from_env(&env).unwrap();
         assert_eq!((s.max_file_size, s.url_ttl_secs, s.session_ttl_secs), (5 * GIB, 900, 86_400));
+        assert_eq!((s.single_put_max, s.user_quota), (8 * 1024 * 1024, 10 * GIB));
+        assert_eq!(s.allowed_types, TypePolicy::default());
     }
 }

@@ -54,6 +54,7 @@ pub async fn connect(url: &str) -> Result<Client, DbError> {
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
     ("0002_deleted_files", include_str!("../../migrations/0002_deleted_files.sql")),
+    ("0003_checksums", include_str!("../../migrations/0003_checksums.sql")),
 ];
 
 /// Applies pending migrations; safe to run concurrently (advisory lock) and

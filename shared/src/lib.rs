@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod messages;
+pub mod quota;
 pub mod routes;
 pub mod sessions;
 pub mod telemetry;

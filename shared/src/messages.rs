@@ -22,6 +22,9 @@ pub struct VerdictMessage {
     pub kind: Option<Kind>,
     pub status: FileStatus,
     pub reason: Option<String>,
+    /// The whole file's SHA-256 (base64) as the client declared it.
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// Seconds since the epoch when inspect decided.
     pub decided_at: u64,
 }

@@ -21,6 +21,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/uploads", "presign", true),
     route("GET", "/uploads/{fileId}", "presign", true),
     route("GET", "/uploads/{fileId}/parts", "presign", true),
+    route("POST", "/uploads/{fileId}/parts", "presign", true),
     route("POST", "/uploads/{fileId}/chunks", "record-chunk", true),
     route("POST", "/uploads/{fileId}/complete", "complete-upload", true),
     route("DELETE", "/uploads/{fileId}", "complete-upload", true),

@@ -11,8 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::PartPlan;
 use crate::domain::status::SessionStage;
+use crate::domain::{PartPlan, UploadMode};
+use crate::quota::QuotaLedger;
 
 const SESSION_SK: &str = "session";
 
@@ -27,7 +28,10 @@ pub struct UploadSession {
     pub upload_id: String,
     pub file_name: String,
     pub declared_type: String,
+    pub mode: UploadMode,
     pub plan: PartPlan,
+    /// The whole file's SHA-256 (base64) as the client declared it.
+    pub sha256: Option<String>,
     pub stage: SessionStage,
     pub recorded_count: u32,
     pub created_at: u64,
@@ -50,6 +54,17 @@ impl UploadSession {
         };
         Err(crate::ApiError::conflict("upload_not_open", why))
     }
+
+    /// 409 for the part routes when the upload is one PUT.
+    pub fn require_multipart(&self) -> Result<(), crate::ApiError> {
+        match self.mode {
+            UploadMode::Multipart => Ok(()),
+            UploadMode::Single => Err(crate::ApiError::conflict(
+                "not_multipart",
+                "this upload is one presigned PUT: it has no parts and completes when the PUT succeeds",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +73,9 @@ pub struct RecordedPart {
     pub part_number: u32,
     pub size: u64,
     pub etag: String,
+    /// The part's SHA-256 (base64), when the client sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_sha256: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +118,7 @@ impl SessionStore {
     }
 
     pub async fn create(&self, session: &UploadSession) -> Result<(), StoreError> {
-        let item = HashMap::from([
+        let mut item = HashMap::from([
             ("pk".to_string(), s(session.file_id.to_string())),
             ("sk".to_string(), s(SESSION_SK)),
             ("ownerId".to_string(), s(session.owner_id.to_string())),
@@ -116,7 +134,11 @@ impl SessionStore {
             ("createdAt".to_string(), n(session.created_at)),
             ("expiresAt".to_string(), n(session.expires_at)),
             ("purgeAt".to_string(), n(session.expires_at + PURGE_GRACE_SECS)),
+            ("mode".to_string(), s(session.mode.as_str())),
         ]);
+        if let Some(sha256) = &session.sha256 {
+            item.insert("sha256".to_string(), s(sha256));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
@@ -145,17 +167,23 @@ impl SessionStore {
     /// Records a part (idempotent: the same part again overwrites it, as a
     /// re-uploaded S3 part does) and answers how many distinct parts exist.
     pub async fn record_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<u32, StoreError> {
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(file_id.to_string())),
+            ("sk".to_string(), s(part_sk(part.part_number))),
+            ("partNumber".to_string(), n(part.part_number)),
+            ("size".to_string(), n(part.size)),
+            ("etag".to_string(), s(&part.etag)),
+            ("expiresAt".to_string(), n(expires_at)),
+            ("purgeAt".to_string(), n(expires_at + PURGE_GRACE_SECS)),
+        ]);
+        if let Some(checksum) = &part.checksum_sha256 {
+            item.insert("checksumSha256".to_string(), s(checksum));
+        }
         let put = |condition: Option<&str>| {
             self.client
                 .put_item()
                 .table_name(&self.table)
-                .item("pk", s(file_id.to_string()))
-                .item("sk", s(part_sk(part.part_number)))
-                .item("partNumber", n(part.part_number))
-                .item("size", n(part.size))
-                .item("etag", s(&part.etag))
-                .item("expiresAt", n(expires_at))
-                .item("purgeAt", n(expires_at + PURGE_GRACE_SECS))
+                .set_item(Some(item.clone()))
                 .set_condition_expression(condition.map(String::from))
                 .send()
         };
@@ -212,6 +240,7 @@ impl SessionStore {
                 part_number: num(&item, "partNumber")? as u32,
                 size: num(&item, "size")?,
                 etag: text(&item, "etag")?,
+                checksum_sha256: text(&item, "checksumSha256").ok(),
             });
         }
         parts.sort_by_key(|p| p.part_number);
@@ -285,6 +314,9 @@ fn parse_session(item: &HashMap<String, AttributeValue>) -> Result<UploadSession
         upload_id: text(item, "uploadId")?,
         file_name: text(item, "fileName")?,
         declared_type: text(item, "declaredType")?,
+        // Sessions written before single PUTs existed are multipart.
+        mode: item.get("mode").and_then(|v| v.as_s().ok()).and_then(|m| UploadMode::parse(m)).unwrap_or(UploadMode::Multipart),
+        sha256: text(item, "sha256").ok(),
         plan: PartPlan {
             size: num(item, "size")?,
             part_size: num(item, "partSize")?,
@@ -313,33 +345,39 @@ pub async fn owned_session(sessions: &SessionStore, req: &lambda_http::Request, 
 pub struct UploadCloser {
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
+    quota: QuotaLedger,
     bucket: String,
     verdict_queue_url: String,
 }
 
 impl UploadCloser {
-    pub fn from_env(env: &crate::config::Env, clients: &crate::aws::Clients, bucket: &str) -> Result<Self, crate::config::ConfigError> {
+    pub fn from_env(env: &crate::config::Env, clients: &crate::aws::Clients, settings: &crate::config::UploadSettings) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
             s3: clients.s3.clone(),
             sqs: clients.sqs.clone(),
-            bucket: bucket.to_string(),
+            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
+            bucket: settings.bucket.clone(),
             verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
         })
     }
 
+    /// A single-PUT upload has nothing to abort: a PUT that lands after the
+    /// stage changed is removed by inspect.
     pub async fn close(&self, session: &UploadSession, reason: &str) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
-        let aborted = self
-            .s3
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&session.key)
-            .upload_id(&session.upload_id)
-            .send()
-            .await;
-        if let Err(e) = aborted {
-            let text = crate::aws::describe(e);
-            if !text.contains("NoSuchUpload") {
-                return Err(crate::ApiError::unavailable("S3", text));
+        if session.mode == UploadMode::Multipart {
+            let aborted = self
+                .s3
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&session.key)
+                .upload_id(&session.upload_id)
+                .send()
+                .await;
+            if let Err(e) = aborted {
+                let text = crate::aws::describe(e);
+                if !text.contains("NoSuchUpload") {
+                    return Err(crate::ApiError::unavailable("S3", text));
+                }
             }
         }
         let verdict = crate::messages::VerdictMessage {
@@ -355,6 +393,7 @@ impl UploadCloser {
             kind: None,
             status: crate::domain::FileStatus::Failed,
             reason: Some(reason.to_string()),
+            sha256: session.sha256.clone(),
             decided_at: crate::auth::now_secs(),
         };
         let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
@@ -365,11 +404,14 @@ impl UploadCloser {
             .send()
             .await
             .map_err(|e| crate::ApiError::unavailable("the verdict queue", crate::aws::describe(e)))?;
+        // Last: a close that fails before this is retried and releases then.
+        self.quota
+            .release(session.owner_id, session.file_id)
+            .await
+            .map_err(|e| crate::ApiError::unavailable("the quota ledger", e))?;
         Ok(verdict)
     }
 }
-
-
 
 /// S3 quotes ETags; they are kept bare so every source compares equal.
 pub fn bare_etag(etag: &str) -> &str {

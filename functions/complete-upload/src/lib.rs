@@ -31,7 +31,7 @@ impl CompleteUpload {
         Ok(Self {
             s3: clients.s3.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
-            closer: UploadCloser::from_env(env, clients, &settings.bucket)?,
+            closer: UploadCloser::from_env(env, clients, &settings)?,
             verifier: config::token_verifier(env)?,
             bucket: settings.bucket,
         })
@@ -47,9 +47,17 @@ pub async fn handle(deps: &CompleteUpload, req: Request) -> Result<Response<Body
     Ok(respond(result))
 }
 
-/// Part numbers of the plan that are not recorded, or whose recorded ETag
-/// and size differ from what S3 holds.
-pub fn missing_parts(session: &UploadSession, recorded: &[RecordedPart], in_s3: &HashMap<u32, (String, u64)>) -> Vec<u32> {
+/// A part as S3 holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInS3 {
+    pub etag: String,
+    pub size: u64,
+    pub checksum_sha256: Option<String>,
+}
+
+/// Part numbers of the plan that are not recorded, or whose recorded ETag,
+/// size or SHA-256 differ from what S3 holds.
+pub fn missing_parts(session: &UploadSession, recorded: &[RecordedPart], in_s3: &HashMap<u32, PartInS3>) -> Vec<u32> {
     let recorded: HashMap<u32, &RecordedPart> = recorded.iter().map(|p| (p.part_number, p)).collect();
     session
         .plan
@@ -58,7 +66,11 @@ pub fn missing_parts(session: &UploadSession, recorded: &[RecordedPart], in_s3: 
         .filter(|n| {
             let Some(part) = recorded.get(n) else { return true };
             match in_s3.get(n) {
-                Some((etag, size)) => bare_etag(etag) != bare_etag(&part.etag) || *size != part.size,
+                Some(held) => {
+                    bare_etag(&held.etag) != bare_etag(&part.etag)
+                        || held.size != part.size
+                        || (part.checksum_sha256.is_some() && held.checksum_sha256 != part.checksum_sha256)
+                }
                 None => true,
             }
         })
@@ -66,7 +78,7 @@ pub fn missing_parts(session: &UploadSession, recorded: &[RecordedPart], in_s3: 
 }
 
 /// Every part S3 holds for the upload, following ListParts past 1,000.
-async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<HashMap<u32, (String, u64)>, ApiError> {
+async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<HashMap<u32, PartInS3>, ApiError> {
     let mut parts = HashMap::new();
     let mut marker: Option<String> = None;
     loop {
@@ -82,7 +94,12 @@ async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<H
             .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
         for part in page.parts() {
             let (Some(n), Some(size)) = (part.part_number, part.size) else { continue };
-            parts.insert(n as u32, (part.e_tag.clone().unwrap_or_default(), size as u64));
+            let held = PartInS3 {
+                etag: part.e_tag.clone().unwrap_or_default(),
+                size: size as u64,
+                checksum_sha256: part.checksum_sha256.clone(),
+            };
+            parts.insert(n as u32, held);
         }
         match (page.is_truncated, page.next_part_number_marker) {
             (Some(true), Some(next)) if Some(&next) != marker.as_ref() => marker = Some(next),
@@ -94,6 +111,7 @@ async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<H
 async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_multipart()?;
     let accepted = || json_response(202, &json!({ "fileId": session.file_id, "status": "UPLOADING" }));
     match session.stage {
         // A retried complete: the first one already handed the file to S3.
@@ -125,9 +143,17 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
         let now = deps.sessions.get(session.file_id).await.map_err(unavailable)?.map(|s| s.stage);
         return if now == Some(SessionStage::Completing) { Ok(accepted()) } else { Err(cancelled_conflict()) };
     }
+    // S3 keeps each part's SHA-256 (the upload was created with it) and
+    // wants it back, as ListParts reported it, to complete.
     let parts: Vec<CompletedPart> = recorded
         .iter()
-        .map(|p| CompletedPart::builder().part_number(p.part_number as i32).e_tag(format!("\"{}\"", bare_etag(&p.etag))).build())
+        .map(|p| {
+            CompletedPart::builder()
+                .part_number(p.part_number as i32)
+                .e_tag(format!("\"{}\"", bare_etag(&p.etag)))
+                .set_checksum_sha256(in_s3.get(&p.part_number).and_then(|h| h.checksum_sha256.clone()))
+                .build()
+        })
         .collect();
     let result = deps
         .s3

@@ -2,7 +2,8 @@
 //! from Postgres; until the verdict lands, the upload session says UPLOADING.
 //! `GET /files` lists the caller's files, newest first; `POST
 //! /files/{fileId}/download-url` signs a short-lived GET for an UPLOADED one;
-//! `DELETE /files/{fileId}` removes the object and hides the row.
+//! `DELETE /files/{fileId}` removes the object, gives its bytes back to the
+//! owner's quota and hides the row.
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ use sluice_shared::domain::FileStatus;
 use sluice_shared::domain::file_name::content_disposition;
 use sluice_shared::http::{file_id, json_response, query_number, respond, route_key, unknown_route};
 use uuid::Uuid;
+use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::SessionStore;
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
@@ -28,6 +30,7 @@ pub struct Files {
     pub db: Db,
     pub s3: aws_sdk_s3::Client,
     pub sessions: SessionStore,
+    pub quota: QuotaLedger,
     pub verifier: TokenVerifier,
     /// How long a download URL stays valid.
     pub download_ttl_secs: u64,
@@ -44,6 +47,7 @@ impl Files {
             db: Db::new(config::database_url(env)?),
             s3: clients.s3.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
+            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
             download_ttl_secs,
         })
@@ -69,7 +73,7 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         .query_opt(
             "SELECT f.file_name, f.status, f.size, f.etag, f.declared_type, f.detected_type, f.kind, f.reason,
                     extract(epoch FROM f.created_at)::bigint, extract(epoch FROM f.updated_at)::bigint,
-                    (SELECT count(*) FROM chunks c WHERE c.file_id = f.id), f.deleted_at IS NOT NULL
+                    (SELECT count(*) FROM chunks c WHERE c.file_id = f.id), f.deleted_at IS NOT NULL, f.sha256
              FROM files f WHERE f.id = $1 AND f.owner_id = $2",
             &[&id, &caller.sub],
         )
@@ -93,6 +97,7 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
             "createdAt": rfc3339(row.get::<_, i64>(8) as u64),
             "updatedAt": rfc3339(row.get::<_, i64>(9) as u64),
             "partCount": row.get::<_, i64>(10),
+            "sha256": row.get::<_, Option<String>>(12),
         });
         return Ok(json_response(200, &body));
     }
@@ -186,6 +191,7 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
 /// The caller's file named by the path, unless deleted; 404 otherwise.
 struct LiveFile {
     id: Uuid,
+    owner: Uuid,
     file_name: String,
     status: String,
     bucket: String,
@@ -204,7 +210,7 @@ async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
         .await
         .map_err(|e| ApiError::unavailable("the database", e))?
         .ok_or_else(|| ApiError::not_found("this file"))?;
-    Ok(LiveFile { id, file_name: row.get(0), status: row.get(1), bucket: row.get(2), key: row.get(3) })
+    Ok(LiveFile { id, owner: caller.sub, file_name: row.get(0), status: row.get(1), bucket: row.get(2), key: row.get(3) })
 }
 
 async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -233,9 +239,10 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
     ))
 }
 
-/// Removes the object first, then hides the row: if either step fails the
-/// file is still listed, so a retried DELETE finishes the job (deleting an
-/// object twice is harmless) and nothing is hidden while its bytes remain.
+/// Removes the object first, then gives back its quota, then hides the row:
+/// if any step fails the file is still listed, so a retried DELETE finishes
+/// the job (deleting an object or releasing its quota twice is harmless) and
+/// nothing is hidden while its bytes or its charge remain.
 async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
     let file = live_file(deps, req).await?;
     deps.s3
@@ -245,6 +252,7 @@ async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiE
         .send()
         .await
         .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
+    deps.quota.release(file.owner, file.id).await.map_err(|e| ApiError::unavailable("the quota ledger", e))?;
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
     db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&file.id])
         .await

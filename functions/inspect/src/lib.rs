@@ -1,6 +1,9 @@
 //! S3 `ObjectCreated:*` on `uploads/`: reads the first bytes of the object
 //! (one ranged GET, never the whole object), decides its real type, removes
-//! refused objects, and sends the verdict to SQS.
+//! refused objects (giving their bytes back to the owner's quota), and sends
+//! the verdict to SQS. An object whose upload was cancelled or expired
+//! before it landed (a late single PUT) is removed without a verdict: the
+//! FAILED one was already sent.
 
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
@@ -8,9 +11,11 @@ use serde_json::Value;
 use sluice_shared::auth::now_secs;
 use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, InspectSettings, UploadSettings};
+use sluice_shared::domain::status::SessionStage;
 use sluice_shared::domain::verdict::Detected;
-use sluice_shared::domain::{FileName, FileStatus, Verdict};
+use sluice_shared::domain::{FileName, FileStatus, TypePolicy, UploadMode, Verdict};
 use sluice_shared::messages::VerdictMessage;
+use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::{SessionStore, bare_etag};
 use uuid::Uuid;
 
@@ -21,6 +26,8 @@ pub struct Inspect {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sessions: SessionStore,
+    pub quota: QuotaLedger,
+    pub policy: TypePolicy,
     pub settings: InspectSettings,
 }
 
@@ -31,6 +38,8 @@ impl Inspect {
             s3: clients.s3.clone(),
             sqs: clients.sqs.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &upload.sessions_table),
+            quota: QuotaLedger::new(clients.dynamodb.clone(), &upload.sessions_table),
+            policy: upload.allowed_types,
             settings: InspectSettings::from_env(env)?,
         })
     }
@@ -90,17 +99,38 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
     let declared = meta.get(metadata::DECLARED_TYPE).cloned().unwrap_or_default();
     let size = head.content_length.unwrap_or_default().max(0) as u64;
 
+    let session = deps.sessions.get(file_id).await?;
+    if let Some(session) = &session {
+        // A single PUT has no complete call: its arrival ends the upload, unless a cancel or the sweeper did first.
+        let ended = match (session.mode, session.stage) {
+            (_, SessionStage::Cancelled | SessionStage::Expired) => true,
+            (UploadMode::Single, SessionStage::Open) => {
+                !deps.sessions.set_stage(file_id, SessionStage::Open, SessionStage::Completing).await?
+                    && deps.sessions.get(file_id).await?.is_some_and(|s| s.stage != SessionStage::Completing)
+            }
+            _ => false,
+        };
+        if ended {
+            deps.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(aws::describe)?;
+            tracing::info!(key, "the upload had ended before its bytes landed; object removed");
+            return Ok(());
+        }
+    }
+
     let head_bytes = read_head(deps, bucket, &key, size).await?;
-    let verdict = Verdict::decide(Detected::sniff(&head_bytes).as_ref(), &declared, &deps.settings.policy);
+    let verdict = Verdict::decide(Detected::sniff(&head_bytes).as_ref(), &declared, &deps.policy);
     if !verdict.accepted {
         deps.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(aws::describe)?;
+        deps.quota.release(owner_id, file_id).await?;
     }
     tracing::info!(key, accepted = verdict.accepted, reason = ?verdict.reason, "verdict");
 
-    let session = deps.sessions.get(file_id).await?;
-    let file_name = match session {
-        Some(s) => s.file_name,
-        None => FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(),
+    let (file_name, sha256) = match session {
+        Some(s) => (s.file_name, s.sha256),
+        None => (
+            FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(),
+            None,
+        ),
     };
     let message = VerdictMessage {
         file_id,
@@ -115,6 +145,7 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         kind: verdict.kind,
         status: if verdict.accepted { FileStatus::Uploaded } else { FileStatus::Failed },
         reason: verdict.reason,
+        sha256,
         decided_at: now_secs(),
     };
     deps.sqs

@@ -44,20 +44,21 @@ pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsB
 const UPSERT: &str = "
 WITH file AS (
     INSERT INTO files (id, owner_id, file_name, bucket, s3_key, size, etag, declared_type,
-                       detected_type, kind, status, reason)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                       detected_type, kind, status, reason, sha256)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17)
     ON CONFLICT (id) DO UPDATE SET
         size = EXCLUDED.size, etag = EXCLUDED.etag, detected_type = EXCLUDED.detected_type,
-        kind = EXCLUDED.kind, status = EXCLUDED.status, reason = EXCLUDED.reason, updated_at = now()
+        kind = EXCLUDED.kind, status = EXCLUDED.status, reason = EXCLUDED.reason,
+        sha256 = EXCLUDED.sha256, updated_at = now()
     WHERE files.owner_id = EXCLUDED.owner_id
       AND (files.status = 'UPLOADING' OR files.status = EXCLUDED.status)
     RETURNING id
 )
-INSERT INTO chunks (file_id, part_number, size, etag, status)
-SELECT file.id, part.number, part.size, part.etag, $16
-FROM file, UNNEST($13::int[], $14::bigint[], $15::text[]) AS part(number, size, etag)
+INSERT INTO chunks (file_id, part_number, size, etag, checksum, status)
+SELECT file.id, part.number, part.size, part.etag, part.checksum, $16
+FROM file, UNNEST($13::int[], $14::bigint[], $15::text[], $18::text[]) AS part(number, size, etag, checksum)
 ON CONFLICT (file_id, part_number) DO UPDATE SET
-    size = EXCLUDED.size, etag = EXCLUDED.etag, status = EXCLUDED.status";
+    size = EXCLUDED.size, etag = EXCLUDED.etag, checksum = EXCLUDED.checksum, status = EXCLUDED.status";
 
 async fn persist_message(deps: &Persist, message: &SqsMessage) -> Result<(), Error> {
     let body = message.body.as_deref().ok_or("the message has no body")?;
@@ -66,6 +67,7 @@ async fn persist_message(deps: &Persist, message: &SqsMessage) -> Result<(), Err
     let numbers: Vec<i32> = parts.iter().map(|p| p.part_number as i32).collect();
     let sizes: Vec<i64> = parts.iter().map(|p| p.size as i64).collect();
     let etags: Vec<String> = parts.iter().map(|p| p.etag.clone()).collect();
+    let checksums: Vec<Option<String>> = parts.iter().map(|p| p.checksum_sha256.clone()).collect();
     let chunk_status = match verdict.status {
         FileStatus::Uploaded => "COMPLETED",
         _ => "FAILED",
@@ -90,6 +92,8 @@ async fn persist_message(deps: &Persist, message: &SqsMessage) -> Result<(), Err
             &sizes,
             &etags,
             &chunk_status,
+            &verdict.sha256,
+            &checksums,
         ],
     )
     .await?;

@@ -1,32 +1,37 @@
-//! `POST /uploads` starts a multipart upload and signs its first part URLs;
-//! `GET /uploads/{fileId}/parts` signs more on demand; `GET /uploads/{fileId}`
-//! tells a client that lost its place which parts are recorded, so it resumes
-//! by sending only the missing ones.
+//! `POST /uploads` starts an upload: one presigned PUT for small files, a
+//! multipart upload with its first part URLs otherwise. `GET` and `POST
+//! /uploads/{fileId}/parts` sign more part URLs (the POST signs each part's
+//! SHA-256 in, so S3 refuses other bytes); `GET /uploads/{fileId}` tells a
+//! client that lost its place which parts are recorded, so it resumes by
+//! sending only the missing ones.
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::types::ChecksumAlgorithm;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use sluice_shared::auth::{TokenVerifier, now_secs};
 use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::domain::{FileName, Kind, PartNumber, PartPlan, PlanError};
+use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Checksum, UploadMode};
 use sluice_shared::http::{json_body, json_response, query_number, respond, route_key, unknown_route};
+use sluice_shared::quota::{QuotaError, QuotaLedger};
 use sluice_shared::sessions::{SessionStore, UploadSession, owned_session};
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
 
-/// URLs returned with `POST /uploads`; the rest come from the parts route.
+/// URLs returned with `POST /uploads`; the rest come from the parts routes.
 pub const FIRST_PARTS: u32 = 100;
 pub const MAX_PARTS_PER_CALL: u32 = 1000;
 
 pub struct Presign {
     pub s3: aws_sdk_s3::Client,
     pub sessions: SessionStore,
+    pub quota: QuotaLedger,
     pub verifier: TokenVerifier,
     pub settings: UploadSettings,
 }
@@ -37,6 +42,7 @@ impl Presign {
         Ok(Self {
             s3: clients.s3.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
+            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
             settings,
         })
@@ -48,6 +54,7 @@ pub async fn handle(deps: &Presign, req: Request) -> Result<Response<Body>, Erro
         "POST /uploads" => start(deps, &req).await,
         "GET /uploads/{fileId}" => session_state(deps, &req).await,
         "GET /uploads/{fileId}/parts" => more_parts(deps, &req).await,
+        "POST /uploads/{fileId}/parts" => parts_with_checksums(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -59,6 +66,12 @@ struct StartUpload {
     file_name: String,
     size: u64,
     content_type: String,
+    /// `single` or `multipart`; by default, chosen by size.
+    #[serde(default)]
+    mode: Option<UploadMode>,
+    /// The whole file's SHA-256 (base64).
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -66,49 +79,137 @@ struct StartUpload {
 pub struct PartUrl {
     pub part_number: u32,
     pub url: String,
+    /// Headers the PUT must carry exactly (they are signed into the URL).
+    pub headers: Map<String, Value>,
     pub expires_at: String,
+}
+
+fn checksum(text: &str) -> Result<Sha256Checksum, ApiError> {
+    Sha256Checksum::parse(text).map_err(|e| ApiError::bad_request("invalid_checksum", e.to_string()))
 }
 
 async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let input: StartUpload = json_body(req)?;
     let name = FileName::parse(&input.file_name).map_err(|e| ApiError::bad_request("invalid_file_name", e.to_string()))?;
-    let plan = PartPlan::for_size(input.size, deps.settings.max_file_size).map_err(|e| match e {
-        PlanError::TooLarge { .. } => ApiError::new(413, "file_too_large", e.to_string()),
-        PlanError::Empty => ApiError::bad_request("invalid_size", e.to_string()),
-    })?;
+    let settings = &deps.settings;
+    let (mode, plan) = PartPlan::choose(input.size, settings.max_file_size, settings.single_put_max, input.mode)
+        .map_err(|e| match e {
+            PlanError::TooLarge { .. } => ApiError::new(413, "file_too_large", e.to_string()),
+            PlanError::TooLargeForSingle { .. } => ApiError::bad_request("invalid_mode", e.to_string()),
+            PlanError::Empty => ApiError::bad_request("invalid_size", e.to_string()),
+        })?;
     let declared = input.content_type.trim().to_ascii_lowercase();
-    if Kind::of_mime(&declared).is_none() {
+    if !settings.allowed_types.allows(&declared) {
         return Err(ApiError::new(
             415,
             "unsupported_type",
-            format!("contentType '{declared}' is not an image, video, audio, PDF or office document type"),
+            format!("contentType '{declared}' is not accepted; accepted types: {}", settings.allowed_types),
         ));
     }
+    let sha256 = input.sha256.as_deref().map(checksum).transpose()?;
 
     let file_id = Uuid::new_v4();
-    let key = format!("uploads/{}/{file_id}/{}", caller.sub, name.safe());
-    let created = deps
-        .s3
-        .create_multipart_upload()
-        .bucket(&deps.settings.bucket)
-        .key(&key)
-        .metadata(metadata::OWNER, caller.sub.to_string())
-        .metadata(metadata::FILE_ID, file_id.to_string())
-        .metadata(metadata::DECLARED_TYPE, &declared)
-        .send()
-        .await
-        .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
-    let upload_id = created.upload_id.unwrap_or_default();
+    let owner = caller.sub;
+    deps.quota.charge(owner, file_id, plan.size, settings.user_quota).await.map_err(|e| match e {
+        QuotaError::Exceeded { .. } => ApiError::new(413, "quota_exceeded", e.to_string()),
+        QuotaError::Store(_) => ApiError::unavailable("the quota ledger", e),
+    })?;
+    // From here on, a failure gives the quota back.
+    let started = begin(deps, file_id, owner, &name, &declared, mode, plan, sha256).await;
+    if started.is_err() {
+        let _ = deps.quota.release(owner, file_id).await;
+    }
+    let (session, single_put) = started?;
+    let body = match single_put {
+        Some(put) => json!({
+            "fileId": file_id,
+            "mode": mode,
+            "key": session.key,
+            "url": put.url,
+            "method": "PUT",
+            "headers": put.headers,
+            "urlExpiresAt": put.expires_at,
+            "expiresAt": rfc3339(session.expires_at),
+        }),
+        None => {
+            let first: Vec<_> = session.plan.parts().take(FIRST_PARTS as usize).map(|n| (n, None)).collect();
+            let parts = sign_parts(deps, &session, &first).await?;
+            json!({
+                "fileId": file_id,
+                "mode": mode,
+                "uploadId": session.upload_id,
+                "key": session.key,
+                "partSize": plan.part_size,
+                "partCount": plan.part_count,
+                "parts": parts,
+                "expiresAt": rfc3339(session.expires_at),
+            })
+        }
+    };
+    Ok(json_response(201, &body))
+}
+
+/// Creates the S3 side (a multipart upload, or the signed PUT) and the
+/// session; answers the PUT for single uploads.
+#[allow(clippy::too_many_arguments)]
+async fn begin(
+    deps: &Presign,
+    file_id: Uuid,
+    owner: Uuid,
+    name: &FileName,
+    declared: &str,
+    mode: UploadMode,
+    plan: PartPlan,
+    sha256: Option<Sha256Checksum>,
+) -> Result<(UploadSession, Option<PartUrl>), ApiError> {
+    let bucket = &deps.settings.bucket;
+    let key = format!("uploads/{owner}/{file_id}/{}", name.safe());
+    let (upload_id, single_put) = match mode {
+        UploadMode::Multipart => {
+            let created = deps
+                .s3
+                .create_multipart_upload()
+                .bucket(bucket)
+                .key(&key)
+                .metadata(metadata::OWNER, owner.to_string())
+                .metadata(metadata::FILE_ID, file_id.to_string())
+                .metadata(metadata::DECLARED_TYPE, declared)
+                // S3 then keeps each part's SHA-256, computing it for parts sent without one.
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .send()
+                .await
+                .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
+            (created.upload_id.unwrap_or_default(), None)
+        }
+        UploadMode::Single => {
+            let signed = deps
+                .s3
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_length(plan.size as i64)
+                .metadata(metadata::OWNER, owner.to_string())
+                .metadata(metadata::FILE_ID, file_id.to_string())
+                .metadata(metadata::DECLARED_TYPE, declared)
+                .set_checksum_sha256(sha256.as_ref().map(|c| c.as_str().to_string()))
+                .presigned(presigning(deps)?)
+                .await
+                .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
+            (String::new(), Some(part_url(1, &signed, url_expiry(deps))))
+        }
+    };
     let now = now_secs();
     let session = UploadSession {
         file_id,
-        owner_id: caller.sub,
+        owner_id: owner,
         key: key.clone(),
         upload_id: upload_id.clone(),
         file_name: name.original().to_string(),
-        declared_type: declared,
+        declared_type: declared.to_string(),
+        mode,
         plan,
+        sha256: sha256.map(Sha256Checksum::into_string),
         stage: SessionStage::Open,
         recorded_count: 0,
         created_at: now,
@@ -116,22 +217,12 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
     };
     if let Err(e) = deps.sessions.create(&session).await {
         // Leave nothing behind in S3 when the session cannot be kept.
-        let _ = deps.s3.abort_multipart_upload().bucket(&deps.settings.bucket).key(&key).upload_id(&upload_id).send().await;
+        if mode == UploadMode::Multipart {
+            let _ = deps.s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(&upload_id).send().await;
+        }
         return Err(ApiError::unavailable("the session table", e));
     }
-    let parts = sign_parts(deps, &session, 1, FIRST_PARTS).await?;
-    Ok(json_response(
-        201,
-        &json!({
-            "fileId": file_id,
-            "uploadId": upload_id,
-            "key": key,
-            "partSize": plan.part_size,
-            "partCount": plan.part_count,
-            "parts": parts,
-            "expiresAt": rfc3339(session.expires_at),
-        }),
-    ))
+    Ok((session, single_put))
 }
 
 async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -142,10 +233,12 @@ async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, 
         200,
         &json!({
             "fileId": session.file_id,
+            "mode": session.mode,
             "status": session.stage.file_status().as_str(),
             "stage": session.stage.as_str(),
             "fileName": session.file_name,
             "size": session.plan.size,
+            "sha256": session.sha256,
             "partSize": session.plan.part_size,
             "partCount": session.plan.part_count,
             "recordedParts": recorded,
@@ -157,23 +250,88 @@ async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, 
 async fn more_parts(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_multipart()?;
     session.require_open()?;
     let first = query_number(req, "first", 1, 1, session.plan.part_count)?;
     let count = query_number(req, "count", FIRST_PARTS, 1, MAX_PARTS_PER_CALL)?;
-    let parts = sign_parts(deps, &session, first, count).await?;
+    let wanted: Vec<_> = session.plan.parts().skip(first as usize - 1).take(count as usize).map(|n| (n, None)).collect();
+    let parts = sign_parts(deps, &session, &wanted).await?;
     Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": session.plan.part_count, "parts": parts })))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartsRequest {
+    parts: Vec<PartRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartRequest {
+    part_number: i64,
+    #[serde(default)]
+    checksum_sha256: Option<String>,
+}
+
+async fn parts_with_checksums(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let input: PartsRequest = json_body(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_multipart()?;
+    session.require_open()?;
+    if input.parts.is_empty() || input.parts.len() > MAX_PARTS_PER_CALL as usize {
+        return Err(ApiError::bad_request(
+            "invalid_parts",
+            format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {}", input.parts.len()),
+        ));
+    }
+    let plan = session.plan;
+    let mut wanted = Vec::with_capacity(input.parts.len());
+    for part in &input.parts {
+        let number = plan.part_number(part.part_number).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_part_number",
+                format!("partNumber {} is outside the plan (1 to {})", part.part_number, plan.part_count),
+            )
+        })?;
+        wanted.push((number, part.checksum_sha256.as_deref().map(checksum).transpose()?));
+    }
+    let parts = sign_parts(deps, &session, &wanted).await?;
+    Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": plan.part_count, "parts": parts })))
+}
+
+fn presigning(deps: &Presign) -> Result<PresigningConfig, ApiError> {
+    PresigningConfig::expires_in(Duration::from_secs(deps.settings.url_ttl_secs)).map_err(|e| ApiError::unavailable("URL signing", e))
+}
+
+fn url_expiry(deps: &Presign) -> String {
+    rfc3339(now_secs() + deps.settings.url_ttl_secs)
+}
+
+/// The URL and the headers a client must send with it. Content-Length is
+/// signed too, but every HTTP client sets it from the body (browsers refuse
+/// to let a page set it), so it is not listed.
+fn part_url(part_number: u32, signed: &PresignedRequest, expires_at: String) -> PartUrl {
+    let headers = signed
+        .headers()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .map(|(name, value)| (name.to_string(), json!(value)))
+        .collect();
+    PartUrl { part_number, url: signed.uri().to_string(), headers, expires_at }
+}
+
 /// Presigned UploadPart URLs with the exact part size signed in, so S3
-/// itself refuses a body of any other length.
-async fn sign_parts(deps: &Presign, session: &UploadSession, first: u32, count: u32) -> Result<Vec<PartUrl>, ApiError> {
-    let ttl = deps.settings.url_ttl_secs;
-    let presigning = PresigningConfig::expires_in(Duration::from_secs(ttl))
-        .map_err(|e| ApiError::unavailable("URL signing", e))?;
-    let expires_at = rfc3339(now_secs() + ttl);
-    let last = session.plan.part_count.min(first.saturating_add(count - 1));
-    let mut urls = Vec::with_capacity((last + 1 - first) as usize);
-    for part in (first..=last).filter_map(|n| session.plan.part_number(i64::from(n))) {
+/// itself refuses a body of any other length, and the part's SHA-256 when
+/// the client gave one, so S3 refuses other bytes.
+async fn sign_parts(
+    deps: &Presign,
+    session: &UploadSession,
+    parts: &[(PartNumber, Option<Sha256Checksum>)],
+) -> Result<Vec<PartUrl>, ApiError> {
+    let presigning = presigning(deps)?;
+    let expires_at = url_expiry(deps);
+    let mut urls = Vec::with_capacity(parts.len());
+    for (part, sha256) in parts {
         let signed = deps
             .s3
             .upload_part()
@@ -181,11 +339,12 @@ async fn sign_parts(deps: &Presign, session: &UploadSession, first: u32, count: 
             .key(&session.key)
             .upload_id(&session.upload_id)
             .part_number(part.get() as i32)
-            .content_length(session.plan.size_of(part) as i64)
+            .content_length(session.plan.size_of(*part) as i64)
+            .set_checksum_sha256(sha256.as_ref().map(|c| c.as_str().to_string()))
             .presigned(presigning.clone())
             .await
             .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
-        urls.push(PartUrl { part_number: PartNumber::get(part), url: signed.uri().to_string(), expires_at: expires_at.clone() });
+        urls.push(part_url(part.get(), &signed, expires_at.clone()));
     }
     Ok(urls)
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
+use sluice_shared::domain::Sha256Checksum;
 use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
 use sluice_shared::sessions::{RecordedPart, SessionStore, bare_etag, owned_session};
 use sluice_shared::{ApiError, config};
@@ -39,12 +40,16 @@ struct Chunk {
     part_number: i64,
     etag: String,
     size: u64,
+    /// The part's SHA-256 (base64); complete checks it against S3's.
+    #[serde(default)]
+    checksum_sha256: Option<String>,
 }
 
 async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let chunk: Chunk = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_multipart()?;
     session.require_open()?;
     let plan = session.plan;
     let part = plan.part_number(chunk.part_number).ok_or_else(|| {
@@ -64,7 +69,13 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
     if etag.is_empty() || etag.len() > 128 || !etag.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError::bad_request("invalid_etag", "etag must be the ETag header S3 answered the part's PUT with"));
     }
-    let recorded = RecordedPart { part_number: part.get(), size: chunk.size, etag };
+    let checksum_sha256 = chunk
+        .checksum_sha256
+        .as_deref()
+        .map(|c| Sha256Checksum::parse(c).map(Sha256Checksum::into_string))
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_checksum", e.to_string()))?;
+    let recorded = RecordedPart { part_number: part.get(), size: chunk.size, etag, checksum_sha256 };
     let count = deps
         .sessions
         .record_part(session.file_id, &recorded, session.expires_at)

@@ -20,7 +20,7 @@ impl Sweeper {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
-            closer: UploadCloser::from_env(env, clients, &settings.bucket)?,
+            closer: UploadCloser::from_env(env, clients, &settings)?,
         })
     }
 }

@@ -76,10 +76,10 @@ impl Client {
         User { id, email, token: body["accessToken"].as_str().unwrap().to_string() }
     }
 
+    /// Starts a multipart upload (whatever the size).
     pub async fn start(&self, user: &User, name: &str, content_type: &str, size: usize) -> Upload {
-        let (status, body) = self
-            .call("POST", "/uploads", Some(&user.token), Some(json!({ "fileName": name, "size": size, "contentType": content_type })))
-            .await;
+        let request = json!({ "fileName": name, "size": size, "contentType": content_type, "mode": "multipart" });
+        let (status, body) = self.call("POST", "/uploads", Some(&user.token), Some(request)).await;
         assert_eq!(status, 201, "{body}");
         Upload {
             file_id: body["fileId"].as_str().unwrap().to_string(),
@@ -128,6 +128,27 @@ impl Client {
         let (status, body) = self.complete(user, &upload.file_id).await;
         assert_eq!(status, 202, "{body}");
         upload.file_id
+    }
+
+    /// Uploads a small file by one presigned PUT (the server's choice for its
+    /// size); answers the fileId and the status of the PUT.
+    pub async fn upload_single(&self, user: &User, name: &str, content_type: &str, data: &[u8]) -> (String, StatusCode) {
+        let request = json!({ "fileName": name, "size": data.len(), "contentType": content_type });
+        let (status, started) = self.call("POST", "/uploads", Some(&user.token), Some(request)).await;
+        assert_eq!((status.as_u16(), started["mode"].as_str()), (201, Some("single")), "{started}");
+        let status = self.put_signed(&started, data.to_vec()).await.0;
+        (started["fileId"].as_str().unwrap().to_string(), status)
+    }
+
+    /// PUTs `data` to a presigned URL with the headers signed into it
+    /// (`{url, headers}` as the API answered); answers the status and body.
+    pub async fn put_signed(&self, signed: &Value, data: Vec<u8>) -> (StatusCode, String) {
+        let mut put = self.http.put(signed["url"].as_str().unwrap()).body(data);
+        for (name, value) in signed["headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        let resp = put.send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap_or_default())
     }
 
     /// Polls `GET /files/{id}` until the file is UPLOADED or FAILED.

@@ -2,13 +2,15 @@
 //! hold an invalid value.
 
 pub mod account;
+pub mod checksum;
 pub mod file_name;
 pub mod plan;
 pub mod status;
 pub mod verdict;
 
 pub use account::{Email, Password};
+pub use checksum::Sha256Checksum;
 pub use file_name::FileName;
-pub use plan::{PartNumber, PartPlan, PlanError};
+pub use plan::{PartNumber, PartPlan, PlanError, UploadMode};
 pub use status::FileStatus;
 pub use verdict::{Kind, TypePolicy, Verdict};

@@ -18,6 +18,34 @@ pub enum PlanError {
     Empty,
     #[error("size {size} bytes exceeds the maximum of {max} bytes")]
     TooLarge { size: u64, max: u64 },
+    #[error("size {size} bytes is above the single-PUT limit of {max} bytes; use mode \"multipart\"")]
+    TooLargeForSingle { size: u64, max: u64 },
+}
+
+/// How the bytes travel: one presigned PUT, or presigned parts of a
+/// multipart upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadMode {
+    Single,
+    Multipart,
+}
+
+impl UploadMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Multipart => "multipart",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "single" => Some(Self::Single),
+            "multipart" => Some(Self::Multipart),
+            _ => None,
+        }
+    }
 }
 
 /// How a file of a given size is cut into parts.
@@ -47,6 +75,24 @@ impl PartPlan {
         };
         let part_count = size.div_ceil(part_size) as u32;
         Ok(Self { size, part_size, part_count })
+    }
+
+    /// The mode and plan for an upload: one PUT at or below `single_put_max`
+    /// (a single part holding everything) unless the client asks otherwise,
+    /// parts above it.
+    pub fn choose(
+        size: u64,
+        max_size: u64,
+        single_put_max: u64,
+        requested: Option<UploadMode>,
+    ) -> Result<(UploadMode, Self), PlanError> {
+        let multipart = Self::for_size(size, max_size)?;
+        let mode = requested.unwrap_or(if size <= single_put_max { UploadMode::Single } else { UploadMode::Multipart });
+        match mode {
+            UploadMode::Multipart => Ok((mode, multipart)),
+            UploadMode::Single if size > single_put_max => Err(PlanError::TooLargeForSingle { size, max: single_put_max }),
+            UploadMode::Single => Ok((mode, Self { size, part_size: size, part_count: 1 })),
+        }
     }
 
     /// The exact size part `n` must have: every part is `part_size` but the
@@ -127,6 +173,22 @@ mod tests {
             PartPlan::for_size(11, 10),
             Err(PlanError::TooLarge { size: 11, max: 10 })
         );
+    }
+
+    #[test]
+    fn small_files_go_in_one_put_unless_parts_are_asked_for() {
+        let eight = 8 * MIB;
+        let (mode, plan) = PartPlan::choose(eight, MAX, eight, None).unwrap();
+        assert_eq!((mode, plan.part_size, plan.part_count), (UploadMode::Single, eight, 1));
+        let (mode, plan) = PartPlan::choose(eight + 1, MAX, eight, None).unwrap();
+        assert_eq!((mode, plan.part_count), (UploadMode::Multipart, 2));
+        let (mode, plan) = PartPlan::choose(MIB, MAX, eight, Some(UploadMode::Multipart)).unwrap();
+        assert_eq!((mode, plan.part_size, plan.part_count), (UploadMode::Multipart, 5 * MIB, 1));
+        assert_eq!(
+            PartPlan::choose(eight + 1, MAX, eight, Some(UploadMode::Single)),
+            Err(PlanError::TooLargeForSingle { size: eight + 1, max: eight })
+        );
+        assert_eq!(PartPlan::choose(0, MAX, eight, None), Err(PlanError::Empty));
     }
 
     #[test]

@@ -99,6 +99,13 @@ impl TypePolicy {
     }
 }
 
+/// The list as ALLOWED_TYPES takes it, for messages.
+impl std::fmt::Display for TypePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.patterns.join(", "))
+    }
+}
+
 /// What the bytes turned out to be, as far as the verdict needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detected {

@@ -1,0 +1,177 @@
+//! Per-user storage quota in the sessions table: bytes stored plus bytes in
+//! flight. Each upload holds a charge item (`pk` = `user#<id>`,
+//! `sk` = `charge#<fileId>`) and the user's total (`sk` = `quota`). A charge
+//! and the total move together in one DynamoDB transaction whose condition
+//! is the limit, so parallel starts cannot pass it; a release deletes the
+//! charge item in the same transaction, so releasing twice frees nothing.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    #[error(
+        "this upload of {requested} bytes would bring your storage to {} bytes; your quota is {limit} bytes and {used} are stored or in flight",
+        used + requested
+    )]
+    Exceeded { used: u64, requested: u64, limit: u64 },
+    #[error("DynamoDB: {0}")]
+    Store(String),
+}
+
+#[derive(Clone)]
+pub struct QuotaLedger {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn user_pk(owner: Uuid) -> String {
+    format!("user#{owner}")
+}
+
+fn charge_sk(file_id: Uuid) -> String {
+    format!("charge#{file_id}")
+}
+
+fn store_err(e: impl std::fmt::Display) -> QuotaError {
+    QuotaError::Store(e.to_string())
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn failed_conditions(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+    match e.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(c) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+impl QuotaLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Bytes the user holds now, stored plus in flight.
+    pub async fn used(&self, owner: Uuid) -> Result<u64, QuotaError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s("quota"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err(crate::aws::describe(e)))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("usedBytes"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or_default()
+            .max(0) as u64)
+    }
+
+    /// Takes `size` bytes of the user's quota for `file_id`, or refuses with
+    /// the numbers. Charging the same file again changes nothing.
+    pub async fn charge(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<(), QuotaError> {
+        if size > limit {
+            return Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: size, limit });
+        }
+        let charge = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(user_pk(owner)))
+            .item("sk", s(charge_sk(file_id)))
+            .item("size", n(size))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(store_err)?;
+        let total = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s("quota"))
+            .update_expression("ADD usedBytes :size")
+            .condition_expression("attribute_not_exists(usedBytes) OR usedBytes <= :room")
+            .expression_attribute_values(":size", n(size))
+            .expression_attribute_values(":room", n(limit - size))
+            .build()
+            .map_err(store_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(charge).build())
+            .transact_items(TransactWriteItem::builder().update(total).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match failed_conditions(&e).as_deref() {
+                // The charge item exists: this file is already charged.
+                Some([true, ..]) => Ok(()),
+                Some([_, true]) => Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: size, limit }),
+                _ => Err(store_err(crate::aws::describe(e))),
+            },
+        }
+    }
+
+    /// Gives back what `file_id` holds. Answers false if it held nothing
+    /// (never charged, or already released).
+    pub async fn release(&self, owner: Uuid, file_id: Uuid) -> Result<bool, QuotaError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s(charge_sk(file_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err(crate::aws::describe(e)))?;
+        let Some(size) = out.item.as_ref().and_then(|i| i.get("size")).and_then(|v| v.as_n().ok()).cloned() else {
+            return Ok(false);
+        };
+        let charge = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s(charge_sk(file_id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(store_err)?;
+        let total = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s("quota"))
+            .update_expression("ADD usedBytes :minus")
+            .expression_attribute_values(":minus", n(format!("-{size}")))
+            .build()
+            .map_err(store_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(charge).build())
+            .transact_items(TransactWriteItem::builder().update(total).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Released by a concurrent call between our read and this write.
+            Err(e) if failed_conditions(&e).as_deref().is_some_and(|f| f.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(store_err(crate::aws::describe(e))),
+        }
+    }
+}
