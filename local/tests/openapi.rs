@@ -1,0 +1,200 @@
+//! openapi.yaml against the running API: it names exactly the routes of the
+//! routes table, and a walk through every route answers every documented
+//! status with a body its schema accepts.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_shared::routes::{self, ROUTES};
+
+fn document() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    serde_norway::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+/// `(METHOD, path)` of every operation in the document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            ops.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_document_names_exactly_the_routes_of_the_table() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented = operations(&doc);
+    let served: BTreeSet<(String, String)> = ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    assert_eq!(documented, served);
+}
+
+/// Follows `#/components/...` references.
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference.trim_start_matches("#/").split('/').fold(doc, |at, part| &at[part]),
+        None => node,
+    }
+}
+
+/// Every call the walk made: method, route path, status, body.
+struct Recorder {
+    client: Client,
+    calls: Mutex<Vec<(String, String, u16, Value)>>,
+}
+
+impl Recorder {
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, answer) = self.client.call(method, path, token, body).await;
+        let bare = path.split('?').next().unwrap();
+        let (route, _) = routes::find(method, bare).unwrap_or_else(|| panic!("no route for {method} {bare}"));
+        self.calls.lock().unwrap().push((method.to_string(), route.path.to_string(), status.as_u16(), answer.clone()));
+        (status, answer)
+    }
+
+    async fn expect(&self, status: u16, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let (got, answer) = self.call(method, path, token, body).await;
+        assert_eq!(got.as_u16(), status, "{method} {path}: {answer}");
+        answer
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_as_documented() {
+    let stack = spawn_stack().await;
+    let api = Recorder { client: Client::new(&stack), calls: Mutex::new(Vec::new()) };
+    let nobody = uuid::Uuid::new_v4();
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let account = json!({ "email": email, "password": "correct horse battery" });
+
+    // auth
+    api.expect(201, "POST", "/auth/signup", None, Some(account.clone())).await;
+    api.expect(409, "POST", "/auth/signup", None, Some(account.clone())).await;
+    api.expect(400, "POST", "/auth/signup", None, Some(json!({ "email": "nope", "password": "long enough" }))).await;
+    let signed_in = api.expect(200, "POST", "/auth/signin", None, Some(account.clone())).await;
+    api.expect(401, "POST", "/auth/signin", None, Some(json!({ "email": email, "password": "wrong password" }))).await;
+    api.expect(400, "POST", "/auth/signin", None, None).await;
+    let t = Some(signed_in["accessToken"].as_str().unwrap());
+
+    // start: both modes and each refusal
+    let png_small = png(40 * 1024);
+    let single = api
+        .expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "s.png", "size": png_small.len(), "contentType": "image/png" })))
+        .await;
+    let data = png(12 * MIB);
+    let multi = api
+        .expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "m.png", "size": data.len(), "contentType": "image/png" })))
+        .await;
+    let doomed = api
+        .expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "d.png", "size": 100, "contentType": "image/png", "mode": "multipart" })))
+        .await;
+    api.expect(400, "POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 0, "contentType": "image/png" }))).await;
+    api.expect(401, "POST", "/uploads", None, Some(json!({ "fileName": "a.png", "size": 1, "contentType": "image/png" }))).await;
+    api.expect(413, "POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 6_000_000_000u64, "contentType": "image/png" }))).await;
+    api.expect(415, "POST", "/uploads", t, Some(json!({ "fileName": "a.sh", "size": 1, "contentType": "text/x-sh" }))).await;
+    let (s, m, d) = (single["fileId"].as_str().unwrap(), multi["fileId"].as_str().unwrap(), doomed["fileId"].as_str().unwrap());
+
+    // per-upload routes: success, then 400 / 401 / 404 / 409 where they apply
+    for id in [m.to_string(), nobody.to_string()] {
+        let status = if id == m { 200 } else { 404 };
+        api.expect(status, "GET", &format!("/uploads/{id}"), t, None).await;
+        api.expect(status, "GET", &format!("/uploads/{id}/parts?first=2&count=1"), t, None).await;
+        let summed = json!({ "parts": [{ "partNumber": 1, "checksumSha256": sha256_of(&data[..5 * MIB]) }] });
+        api.expect(status, "POST", &format!("/uploads/{id}/parts"), t, Some(summed)).await;
+    }
+    api.expect(401, "GET", &format!("/uploads/{m}"), None, None).await;
+    api.expect(400, "GET", &format!("/uploads/{m}/parts?count=5000"), t, None).await;
+    api.expect(401, "GET", &format!("/uploads/{m}/parts"), None, None).await;
+    api.expect(409, "GET", &format!("/uploads/{s}/parts"), t, None).await;
+    api.expect(400, "POST", &format!("/uploads/{m}/parts"), t, Some(json!({ "parts": [] }))).await;
+    api.expect(401, "POST", &format!("/uploads/{m}/parts"), None, Some(json!({ "parts": [{ "partNumber": 1 }] }))).await;
+    api.expect(409, "POST", &format!("/uploads/{s}/parts"), t, Some(json!({ "parts": [{ "partNumber": 1 }] }))).await;
+
+    // the bytes: one PUT, three parts
+    assert_eq!(api.client.put_signed(&single, png_small).await.0, 200);
+    let urls: Vec<&str> = multi["parts"].as_array().unwrap().iter().map(|p| p["url"].as_str().unwrap()).collect();
+    let mut chunks = Vec::new();
+    for (n, url) in urls.iter().enumerate() {
+        let bytes = data[n * 5 * MIB..((n + 1) * 5 * MIB).min(data.len())].to_vec();
+        let resp = api.client.http.put(*url).body(bytes.clone()).send().await.unwrap();
+        let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+        chunks.push(json!({ "partNumber": n + 1, "etag": etag, "size": bytes.len() }));
+    }
+    api.expect(200, "POST", &format!("/uploads/{m}/chunks"), t, Some(chunks[0].clone())).await;
+    api.expect(409, "POST", &format!("/uploads/{m}/complete"), t, None).await;
+    for chunk in &chunks[1..] {
+        api.expect(200, "POST", &format!("/uploads/{m}/chunks"), t, Some(chunk.clone())).await;
+    }
+    api.expect(400, "POST", &format!("/uploads/{m}/chunks"), t, Some(json!({ "partNumber": 9, "etag": "x", "size": 1 }))).await;
+    api.expect(401, "POST", &format!("/uploads/{m}/chunks"), None, Some(chunks[0].clone())).await;
+    api.expect(404, "POST", &format!("/uploads/{nobody}/chunks"), t, Some(chunks[0].clone())).await;
+    api.expect(409, "POST", &format!("/uploads/{s}/chunks"), t, Some(chunks[0].clone())).await;
+    api.expect(202, "POST", &format!("/uploads/{m}/complete"), t, None).await;
+    api.expect(401, "POST", &format!("/uploads/{m}/complete"), None, None).await;
+    api.expect(404, "POST", &format!("/uploads/{nobody}/complete"), t, None).await;
+
+    // cancel
+    api.expect(200, "DELETE", &format!("/uploads/{d}"), t, None).await;
+    api.expect(409, "DELETE", &format!("/uploads/{m}"), t, None).await;
+    api.expect(401, "DELETE", &format!("/uploads/{d}"), None, None).await;
+    api.expect(404, "DELETE", &format!("/uploads/{nobody}"), t, None).await;
+
+    // files: in flight, then final
+    api.expect(200, "GET", &format!("/files/{m}"), t, None).await;
+    let user = User { id: String::new(), email: email.clone(), token: t.unwrap().to_string() };
+    for id in [m, s, d] {
+        api.client.wait_final(&user, id).await;
+    }
+    api.expect(200, "GET", &format!("/files/{m}"), t, None).await;
+    api.expect(200, "GET", &format!("/files/{d}"), t, None).await;
+    api.expect(401, "GET", &format!("/files/{m}"), None, None).await;
+    api.expect(404, "GET", &format!("/files/{nobody}"), t, None).await;
+    let page = api.expect(200, "GET", "/files?limit=2", t, None).await;
+    let cursor = page["nextCursor"].as_str().expect("three files, pages of two");
+    api.expect(200, "GET", &format!("/files?limit=2&cursor={cursor}"), t, None).await;
+    api.expect(400, "GET", "/files?cursor=nonsense", t, None).await;
+    api.expect(401, "GET", "/files", None, None).await;
+    api.expect(200, "POST", &format!("/files/{m}/download-url"), t, None).await;
+    api.expect(409, "POST", &format!("/files/{d}/download-url"), t, None).await;
+    api.expect(401, "POST", &format!("/files/{m}/download-url"), None, None).await;
+    api.expect(404, "POST", &format!("/files/{nobody}/download-url"), t, None).await;
+    api.expect(200, "DELETE", &format!("/files/{m}"), t, None).await;
+    api.expect(401, "DELETE", &format!("/files/{s}"), None, None).await;
+    api.expect(404, "DELETE", &format!("/files/{m}"), t, None).await;
+
+    // Every answer matches its documented schema ...
+    let doc = document();
+    let mut exercised = BTreeSet::new();
+    for (method, path, status, body) in api.calls.lock().unwrap().iter() {
+        let operation = &doc["paths"][path][method.to_lowercase()];
+        let response = operation["responses"].get(status.to_string()).unwrap_or_else(|| panic!("{method} {path} answered {status}, which is not documented: {body}"));
+        let response = resolve(&doc, response);
+        let mut schema = response["content"]["application/json"]["schema"].clone();
+        schema["components"] = doc["components"].clone();
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{method} {path} {status}: {errors:?}\n{body}");
+        exercised.insert((method.clone(), path.clone(), status.to_string()));
+    }
+    // ... and every documented status was seen.
+    let mut documented = BTreeSet::new();
+    for (method, path) in operations(&doc) {
+        for status in doc["paths"][&path][method.to_lowercase()]["responses"].as_object().unwrap().keys() {
+            documented.insert((method.clone(), path.clone(), status.clone()));
+        }
+    }
+    let unseen: Vec<_> = documented.difference(&exercised).collect();
+    assert!(unseen.is_empty(), "documented but never answered: {unseen:?}");
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    sluice_shared::domain::Sha256Checksum::of(bytes).into_string()
+}
