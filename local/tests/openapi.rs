@@ -82,7 +82,8 @@ async fn every_route_answers_as_documented() {
     let signed_in = api.expect(200, "POST", "/auth/signin", None, Some(account.clone())).await;
     api.expect(401, "POST", "/auth/signin", None, Some(json!({ "email": email, "password": "wrong password" }))).await;
     api.expect(400, "POST", "/auth/signin", None, None).await;
-    let t = Some(signed_in["accessToken"].as_str().unwrap());
+    let token = signed_in["accessToken"].as_str().unwrap().to_string();
+    let t = Some(token.as_str());
 
     // start: both modes and each refusal
     let png_small = png(40 * 1024);
@@ -149,7 +150,7 @@ async fn every_route_answers_as_documented() {
 
     // files: in flight, then final
     api.expect(200, "GET", &format!("/files/{m}"), t, None).await;
-    let user = User { id: String::new(), email: email.clone(), token: t.unwrap().to_string() };
+    let user = User { id: String::new(), email: email.clone(), token: token.clone() };
     for id in [m, s, d] {
         api.client.wait_final(&user, id).await;
     }
