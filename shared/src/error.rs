@@ -66,3 +66,9 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<crate::domain::checksum::ChecksumError> for ApiError {
+    fn from(e: crate::domain::checksum::ChecksumError) -> Self {
+        Self::bad_request("invalid_checksum", e.to_string())
+    }
+}

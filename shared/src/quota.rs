@@ -7,8 +7,11 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::error::SdkError;
 use uuid::Uuid;
+
+use crate::sessions::{n, s};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {
@@ -27,14 +30,6 @@ pub struct QuotaLedger {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn user_pk(owner: Uuid) -> String {
     format!("user#{owner}")
 }
@@ -48,7 +43,7 @@ fn store_err(e: impl std::fmt::Display) -> QuotaError {
 }
 
 /// Which items of a cancelled transaction failed their condition.
-fn failed_conditions(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+fn failed_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match e.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(c) => Some(
             c.cancellation_reasons()
@@ -63,6 +58,32 @@ fn failed_conditions(e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsErr
 impl QuotaLedger {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    /// Moves the user's total by `delta` bytes.
+    fn total(&self, owner: Uuid, delta: i64) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s("quota"))
+            .update_expression("ADD usedBytes :delta")
+            .expression_attribute_values(":delta", n(delta))
+    }
+
+    /// The charge item's write and the total's update, in one transaction.
+    async fn together(
+        &self,
+        charge: TransactWriteItem,
+        total: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
+        let total = total.build().map_err(SdkError::construction_failure)?;
+        self.client
+            .transact_write_items()
+            .transact_items(charge)
+            .transact_items(TransactWriteItem::builder().update(total).build())
+            .send()
+            .await
+            .map(|_| ())
     }
 
     /// Bytes the user holds now, stored plus in flight.
@@ -101,24 +122,11 @@ impl QuotaLedger {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(store_err)?;
-        let total = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(owner)))
-            .key("sk", s("quota"))
-            .update_expression("ADD usedBytes :size")
+        let total = self
+            .total(owner, size as i64)
             .condition_expression("attribute_not_exists(usedBytes) OR usedBytes <= :room")
-            .expression_attribute_values(":size", n(size))
-            .expression_attribute_values(":room", n(limit - size))
-            .build()
-            .map_err(store_err)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(charge).build())
-            .transact_items(TransactWriteItem::builder().update(total).build())
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":room", n(limit - size));
+        match self.together(TransactWriteItem::builder().put(charge).build(), total).await {
             Ok(_) => Ok(()),
             Err(e) => match failed_conditions(&e).as_deref() {
                 // The charge item exists: this file is already charged.
@@ -152,22 +160,8 @@ impl QuotaLedger {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(store_err)?;
-        let total = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(owner)))
-            .key("sk", s("quota"))
-            .update_expression("ADD usedBytes :minus")
-            .expression_attribute_values(":minus", n(format!("-{size}")))
-            .build()
-            .map_err(store_err)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(charge).build())
-            .transact_items(TransactWriteItem::builder().update(total).build())
-            .send()
-            .await;
-        match result {
+        let size: i64 = size.parse().map_err(store_err)?;
+        match self.together(TransactWriteItem::builder().delete(charge).build(), self.total(owner, -size)).await {
             Ok(_) => Ok(true),
             // Released by a concurrent call between our read and this write.
             Err(e) if failed_conditions(&e).as_deref().is_some_and(|f| f.first() == Some(&true)) => Ok(false),

@@ -55,6 +55,22 @@ impl UploadSession {
         Err(crate::ApiError::conflict("upload_not_open", why))
     }
 
+    /// 409 unless this is a multipart upload still taking parts.
+    pub fn require_parts_open(&self) -> Result<(), crate::ApiError> {
+        self.require_multipart()?;
+        self.require_open()
+    }
+
+    /// Part `n` of the plan, or 400 naming the range.
+    pub fn part(&self, n: i64) -> Result<crate::domain::PartNumber, crate::ApiError> {
+        self.plan.part_number(n).ok_or_else(|| {
+            crate::ApiError::bad_request(
+                "invalid_part_number",
+                format!("partNumber {n} is outside the plan (1 to {})", self.plan.part_count),
+            )
+        })
+    }
+
     /// 409 for the part routes when the upload is one PUT.
     pub fn require_multipart(&self) -> Result<(), crate::ApiError> {
         match self.mode {
@@ -90,11 +106,11 @@ fn dynamo_err<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb:
     StoreError::Dynamo(crate::aws::describe(e))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 

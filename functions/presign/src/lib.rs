@@ -84,10 +84,6 @@ pub struct PartUrl {
     pub expires_at: String,
 }
 
-fn checksum(text: &str) -> Result<Sha256Checksum, ApiError> {
-    Sha256Checksum::parse(text).map_err(|e| ApiError::bad_request("invalid_checksum", e.to_string()))
-}
-
 async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let input: StartUpload = json_body(req)?;
@@ -107,7 +103,7 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
             format!("contentType '{declared}' is not accepted; accepted types: {}", settings.allowed_types),
         ));
     }
-    let sha256 = input.sha256.as_deref().map(checksum).transpose()?;
+    let sha256 = input.sha256.as_deref().map(Sha256Checksum::parse).transpose()?;
 
     let file_id = Uuid::new_v4();
     let owner = caller.sub;
@@ -250,8 +246,7 @@ async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, 
 async fn more_parts(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    session.require_multipart()?;
-    session.require_open()?;
+    session.require_parts_open()?;
     let first = query_number(req, "first", 1, 1, session.plan.part_count)?;
     let count = query_number(req, "count", FIRST_PARTS, 1, MAX_PARTS_PER_CALL)?;
     let wanted: Vec<_> = session.plan.parts().skip(first as usize - 1).take(count as usize).map(|n| (n, None)).collect();
@@ -277,27 +272,19 @@ async fn parts_with_checksums(deps: &Presign, req: &Request) -> Result<Response<
     let caller = deps.verifier.caller(req)?;
     let input: PartsRequest = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    session.require_multipart()?;
-    session.require_open()?;
+    session.require_parts_open()?;
     if input.parts.is_empty() || input.parts.len() > MAX_PARTS_PER_CALL as usize {
         return Err(ApiError::bad_request(
             "invalid_parts",
             format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {}", input.parts.len()),
         ));
     }
-    let plan = session.plan;
     let mut wanted = Vec::with_capacity(input.parts.len());
     for part in &input.parts {
-        let number = plan.part_number(part.part_number).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_part_number",
-                format!("partNumber {} is outside the plan (1 to {})", part.part_number, plan.part_count),
-            )
-        })?;
-        wanted.push((number, part.checksum_sha256.as_deref().map(checksum).transpose()?));
+        wanted.push((session.part(part.part_number)?, part.checksum_sha256.as_deref().map(Sha256Checksum::parse).transpose()?));
     }
     let parts = sign_parts(deps, &session, &wanted).await?;
-    Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": plan.part_count, "parts": parts })))
+    Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": session.plan.part_count, "parts": parts })))
 }
 
 fn presigning(deps: &Presign) -> Result<PresigningConfig, ApiError> {

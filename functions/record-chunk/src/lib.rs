@@ -49,15 +49,9 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
     let caller = deps.verifier.caller(req)?;
     let chunk: Chunk = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    session.require_multipart()?;
-    session.require_open()?;
+    session.require_parts_open()?;
     let plan = session.plan;
-    let part = plan.part_number(chunk.part_number).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_part_number",
-            format!("partNumber {} is outside the plan (1 to {})", chunk.part_number, plan.part_count),
-        )
-    })?;
+    let part = session.part(chunk.part_number)?;
     let expected = plan.size_of(part);
     if chunk.size != expected {
         return Err(ApiError::bad_request(
@@ -69,12 +63,7 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
     if etag.is_empty() || etag.len() > 128 || !etag.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError::bad_request("invalid_etag", "etag must be the ETag header S3 answered the part's PUT with"));
     }
-    let checksum_sha256 = chunk
-        .checksum_sha256
-        .as_deref()
-        .map(|c| Sha256Checksum::parse(c).map(Sha256Checksum::into_string))
-        .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_checksum", e.to_string()))?;
+    let checksum_sha256 = chunk.checksum_sha256.as_deref().map(Sha256Checksum::parse).transpose()?.map(Sha256Checksum::into_string);
     let recorded = RecordedPart { part_number: part.get(), size: chunk.size, etag, checksum_sha256 };
     let count = deps
         .sessions
