@@ -107,17 +107,33 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
 
     let file_id = Uuid::new_v4();
     let owner = caller.sub;
+    let now = now_secs();
+    let mut session = UploadSession {
+        file_id,
+        owner_id: owner,
+        key: format!("uploads/{owner}/{file_id}/{}", name.safe()),
+        // Known once S3 has created the multipart upload; none for a single PUT.
+        upload_id: String::new(),
+        file_name: name.original().to_string(),
+        declared_type: declared,
+        mode,
+        plan,
+        sha256: sha256.map(Sha256Checksum::into_string),
+        stage: SessionStage::Open,
+        recorded_count: 0,
+        created_at: now,
+        expires_at: now + settings.session_ttl_secs,
+    };
     deps.quota.charge(owner, file_id, plan.size, settings.user_quota).await.map_err(|e| match e {
         QuotaError::Exceeded { .. } => ApiError::new(413, "quota_exceeded", e.to_string()),
         QuotaError::Store(_) => ApiError::unavailable("the quota ledger", e),
     })?;
     // From here on, a failure gives the quota back.
-    let started = begin(deps, file_id, owner, &name, &declared, mode, plan, sha256).await;
+    let started = begin(deps, &mut session).await;
     if started.is_err() {
         let _ = deps.quota.release(owner, file_id).await;
     }
-    let (session, single_put) = started?;
-    let body = match single_put {
+    let body = match started? {
         Some(put) => json!({
             "fileId": file_id,
             "mode": mode,
@@ -146,79 +162,54 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
     Ok(json_response(201, &body))
 }
 
-/// Creates the S3 side (a multipart upload, or the signed PUT) and the
-/// session; answers the PUT for single uploads.
-#[allow(clippy::too_many_arguments)]
-async fn begin(
-    deps: &Presign,
-    file_id: Uuid,
-    owner: Uuid,
-    name: &FileName,
-    declared: &str,
-    mode: UploadMode,
-    plan: PartPlan,
-    sha256: Option<Sha256Checksum>,
-) -> Result<(UploadSession, Option<PartUrl>), ApiError> {
+/// Creates the S3 side of the session (a multipart upload, whose id it
+/// records, or the signed PUT, which it answers) and then stores the session.
+async fn begin(deps: &Presign, session: &mut UploadSession) -> Result<Option<PartUrl>, ApiError> {
     let bucket = &deps.settings.bucket;
-    let key = format!("uploads/{owner}/{file_id}/{}", name.safe());
-    let (upload_id, single_put) = match mode {
+    let single_put = match session.mode {
         UploadMode::Multipart => {
             let created = deps
                 .s3
                 .create_multipart_upload()
                 .bucket(bucket)
-                .key(&key)
-                .metadata(metadata::OWNER, owner.to_string())
-                .metadata(metadata::FILE_ID, file_id.to_string())
-                .metadata(metadata::DECLARED_TYPE, declared)
+                .key(&session.key)
+                .metadata(metadata::OWNER, session.owner_id.to_string())
+                .metadata(metadata::FILE_ID, session.file_id.to_string())
+                .metadata(metadata::DECLARED_TYPE, &session.declared_type)
                 // S3 then keeps each part's SHA-256, computing it for parts sent without one.
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .send()
                 .await
                 .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
-            (created.upload_id.unwrap_or_default(), None)
+            session.upload_id = created.upload_id.unwrap_or_default();
+            None
         }
         UploadMode::Single => {
             let signed = deps
                 .s3
                 .put_object()
                 .bucket(bucket)
-                .key(&key)
-                .content_length(plan.size as i64)
-                .metadata(metadata::OWNER, owner.to_string())
-                .metadata(metadata::FILE_ID, file_id.to_string())
-                .metadata(metadata::DECLARED_TYPE, declared)
-                .set_checksum_sha256(sha256.as_ref().map(|c| c.as_str().to_string()))
+                .key(&session.key)
+                .content_length(session.plan.size as i64)
+                .metadata(metadata::OWNER, session.owner_id.to_string())
+                .metadata(metadata::FILE_ID, session.file_id.to_string())
+                .metadata(metadata::DECLARED_TYPE, &session.declared_type)
+                .set_checksum_sha256(session.sha256.clone())
                 .presigned(presigning(deps)?)
                 .await
                 .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
-            (String::new(), Some(part_url(1, &signed, url_expiry(deps))))
+            Some(part_url(1, &signed, url_expiry(deps)))
         }
     };
-    let now = now_secs();
-    let session = UploadSession {
-        file_id,
-        owner_id: owner,
-        key: key.clone(),
-        upload_id: upload_id.clone(),
-        file_name: name.original().to_string(),
-        declared_type: declared.to_string(),
-        mode,
-        plan,
-        sha256: sha256.map(Sha256Checksum::into_string),
-        stage: SessionStage::Open,
-        recorded_count: 0,
-        created_at: now,
-        expires_at: now + deps.settings.session_ttl_secs,
-    };
-    if let Err(e) = deps.sessions.create(&session).await {
+    if let Err(e) = deps.sessions.create(session).await {
         // Leave nothing behind in S3 when the session cannot be kept.
-        if mode == UploadMode::Multipart {
-            let _ = deps.s3.abort_multipart_upload().bucket(bucket).key(&key).upload_id(&upload_id).send().await;
+        if session.mode == UploadMode::Multipart {
+            let abort = deps.s3.abort_multipart_upload().bucket(bucket).key(&session.key).upload_id(&session.upload_id);
+            let _ = abort.send().await;
         }
         return Err(ApiError::unavailable("the session table", e));
     }
-    Ok((session, single_put))
+    Ok(single_put)
 }
 
 async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
