@@ -86,26 +86,26 @@ impl QuotaLedger {
             .map(|_| ())
     }
 
-    /// Bytes the user holds now, stored plus in flight.
-    pub async fn used(&self, owner: Uuid) -> Result<u64, QuotaError> {
+    /// A number attribute of one of the user's items, if the item exists.
+    async fn read_number(&self, owner: Uuid, sk: &str, attribute: &str) -> Result<Option<i64>, QuotaError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(user_pk(owner)))
-            .key("sk", s("quota"))
+            .key("sk", s(sk))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| store_err(crate::aws::describe(e)))?;
-        Ok(out
-            .item
-            .as_ref()
-            .and_then(|i| i.get("usedBytes"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or_default()
-            .max(0) as u64)
+        let Some(value) = out.item.as_ref().and_then(|i| i.get(attribute)) else { return Ok(None) };
+        let text = value.as_n().map_err(|_| store_err(format!("{attribute} is not a number")))?;
+        text.parse().map(Some).map_err(store_err)
+    }
+
+    /// Bytes the user holds now, stored plus in flight.
+    pub async fn used(&self, owner: Uuid) -> Result<u64, QuotaError> {
+        Ok(self.read_number(owner, "quota", "usedBytes").await?.unwrap_or_default().max(0) as u64)
     }
 
     /// Takes `size` bytes of the user's quota for `file_id`, or refuses with
@@ -140,17 +140,7 @@ impl QuotaLedger {
     /// Gives back what `file_id` holds. Answers false if it held nothing
     /// (never charged, or already released).
     pub async fn release(&self, owner: Uuid, file_id: Uuid) -> Result<bool, QuotaError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(owner)))
-            .key("sk", s(charge_sk(file_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err(crate::aws::describe(e)))?;
-        let Some(size) = out.item.as_ref().and_then(|i| i.get("size")).and_then(|v| v.as_n().ok()).cloned() else {
+        let Some(size) = self.read_number(owner, &charge_sk(file_id), "size").await? else {
             return Ok(false);
         };
         let charge = Delete::builder()
@@ -160,7 +150,6 @@ impl QuotaLedger {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(store_err)?;
-        let size: i64 = size.parse().map_err(store_err)?;
         match self.together(TransactWriteItem::builder().delete(charge).build(), self.total(owner, -size)).await {
             Ok(_) => Ok(true),
             // Released by a concurrent call between our read and this write.
