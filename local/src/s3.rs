@@ -65,20 +65,34 @@ struct ChecksumMismatch {
     actual: String,
 }
 
-/// Routes the request body through `hashed`; answers the slot that holds
-/// the body's SHA-256 once it has been read.
-fn check_body(body: &mut Option<StreamingBlob>, expected: Option<String>) -> Arc<Mutex<Option<String>>> {
-    let digest = Arc::new(Mutex::new(None));
-    *body = body.take().map(|b| hashed(b, expected, digest.clone()));
-    digest
+/// A request body routed through `hashed`, and what its SHA-256 turned out to be.
+struct BodyDigest {
+    expected: Option<String>,
+    actual: Arc<Mutex<Option<String>>>,
 }
 
-/// BadDigest, as S3 words it, when the body's SHA-256 is not the declared one.
-fn digest_mismatch(expected: Option<&String>, digest: &Mutex<Option<String>>) -> Option<s3s::S3Error> {
-    let expected = expected?;
-    let actual = digest.lock().unwrap().clone()?;
-    (actual != *expected)
-        .then(|| s3_error!(BadDigest, "The SHA256 you specified ({expected}) did not match the calculated checksum."))
+impl BodyDigest {
+    fn check(body: &mut Option<StreamingBlob>, expected: Option<String>) -> Self {
+        let actual = Arc::new(Mutex::new(None));
+        *body = body.take().map(|b| hashed(b, expected.clone(), actual.clone()));
+        Self { expected, actual }
+    }
+
+    /// The body's SHA-256 (base64), once it has been read.
+    fn sha256(&self) -> Option<String> {
+        self.actual.lock().unwrap().clone()
+    }
+
+    /// BadDigest, as S3 words it, when the body's SHA-256 is not the
+    /// declared one; otherwise what s3s-fs answered.
+    fn settle<T>(&self, result: S3Result<T>) -> S3Result<T> {
+        match (&self.expected, self.sha256()) {
+            (Some(expected), Some(actual)) if actual != *expected => {
+                Err(s3_error!(BadDigest, "The SHA256 you specified ({expected}) did not match the calculated checksum."))
+            }
+            _ => result,
+        }
+    }
 }
 
 /// Passes the body through, hashing it; when `expected` is given and the
@@ -189,13 +203,8 @@ impl S3 for LocalS3 {
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         req.input.key = self.store_as(&key);
-        let expected = req.input.checksum_sha256.clone();
-        let digest = check_body(&mut req.input.body, expected.clone());
-        let result = self.fs.put_object(req).await;
-        if let Some(refused) = digest_mismatch(expected.as_ref(), &digest) {
-            return Err(refused);
-        }
-        let out = result?;
+        let digest = BodyDigest::check(&mut req.input.body, req.input.checksum_sha256.clone());
+        let out = digest.settle(self.fs.put_object(req).await)?;
         self.emit("ObjectCreated:Put", &bucket, &key, out.output.e_tag.as_ref());
         Ok(out)
     }
@@ -240,14 +249,9 @@ impl S3 for LocalS3 {
         let (upload_id, part_number) = (req.input.upload_id.clone(), req.input.part_number);
         self.known_upload(&upload_id)?;
         req.input.key = internal_key(&req.input.key);
-        let expected = req.input.checksum_sha256.clone();
-        let digest = check_body(&mut req.input.body, expected.clone());
-        let result = self.fs.upload_part(req).await;
-        if let Some(refused) = digest_mismatch(expected.as_ref(), &digest) {
-            return Err(refused);
-        }
-        let mut out = result?;
-        let sha256 = digest.lock().unwrap().clone().unwrap_or_default();
+        let digest = BodyDigest::check(&mut req.input.body, req.input.checksum_sha256.clone());
+        let mut out = digest.settle(self.fs.upload_part(req).await)?;
+        let sha256 = digest.sha256().unwrap_or_default();
         if let (Some(etag), Some(upload)) = (&out.output.e_tag, self.uploads.lock().unwrap().get_mut(&upload_id)) {
             upload.parts.insert(part_number, HeldPart { etag: etag.value().to_string(), sha256: sha256.clone() });
         }
