@@ -23,7 +23,7 @@ SAMPLE_FILE = "3f8e2a52-6d1c-4b7e-9a0f-2c5d8e1b7a64"
 SAMPLE_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-POST-auth-signin"
 FUNCTION_OF = {
     "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
-    "presign-checksums": "presign", "presign-single": "presign",
+    "presign-checksums": "presign", "presign-single": "presign", "companion-create": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
     "upload-state": "presign", "cancel-upload": "complete-upload", "sweeper": "sweeper",
     "files-list": "files", "download-url": "files", "delete-file": "files",
@@ -135,7 +135,7 @@ def run_checks(lam):
     expect(signed_in.get("tokenType") == "Bearer" and token.count(".") == 2, f"auth-signin body: answered {signed_in}")
 
     # As they stand, the API samples carry a placeholder token: refused.
-    for sample in ("presign", "presign-parts", "presign-checksums", "presign-single", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",
+    for sample in ("presign", "presign-parts", "presign-checksums", "presign-single", "companion-create", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",
                    "files-list", "download-url", "delete-file"):
         body = lam.http(sample, 401)
         expect(body["error"]["code"] == "unauthorized", f"{sample}: answered {body}")
@@ -151,6 +151,8 @@ def run_checks(lam):
            f"presign-checksums body: answered {summed}")
     single = lam.http("presign-single", 201, [(SAMPLE_TOKEN, token)])
     expect(single.get("mode") == "single" and single.get("url", "").startswith("http"), f"presign-single body: answered {single}")
+    uppy = lam.http("companion-create", 200, [(SAMPLE_TOKEN, token)])
+    expect(uppy.get("key", "").endswith("/site survey.mp4") and uppy.get("uploadId"), f"companion-create body: answered {uppy}")
     recorded = lam.http("record-chunk", 200, live)
     expect(recorded.get("recordedParts") == 1, f"record-chunk body: answered {recorded}")
     resumable = lam.http("upload-state", 200, live)

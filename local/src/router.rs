@@ -20,9 +20,19 @@ pub struct Api {
     pub record_chunk: record_chunk::RecordChunk,
     pub complete_upload: complete_upload::CompleteUpload,
     pub files: files::Files,
+    /// The built web page (web/dist), served for every other GET as
+    /// CloudFront serves the web bucket beside the API.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 pub async fn serve(api: &Api, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let is_read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    if is_read
+        && routes::find(req.method().as_str(), req.uri().path()).is_none()
+        && let Some(page) = api.web_dir.as_deref().and_then(|dir| web_file(dir, req.uri().path()))
+    {
+        return page;
+    }
     let lambda_response = match to_event(req).await {
         Ok((function, event)) => invoke(api, function, event).await,
         Err(err) => err.into_response(),
@@ -34,6 +44,34 @@ pub async fn serve(api: &Api, req: hyper::Request<Incoming>) -> hyper::Response<
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// A file of the built page; `/` is index.html. Paths that climb out of the
+/// folder or name nothing fall through to the API's 404.
+fn web_file(dir: &std::path::Path, path: &str) -> Option<hyper::Response<Full<Bytes>>> {
+    let relative = match path.trim_start_matches('/') {
+        "" => "index.html",
+        other => other,
+    };
+    if relative.split('/').any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\\')) {
+        return None;
+    }
+    let bytes = std::fs::read(dir.join(relative)).ok()?;
+    let content_type = match relative.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("json" | "map") => "application/json",
+        Some("ico") => "image/x-icon",
+        _ => "application/octet-stream",
+    };
+    hyper::Response::builder()
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-cache")
+        .body(Full::new(Bytes::from(bytes)))
+        .ok()
 }
 
 async fn invoke(api: &Api, function: &str, event: Value) -> lambda_http::Response<Body> {

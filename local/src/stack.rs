@@ -51,6 +51,8 @@ pub struct StackOptions {
     pub extra_env: Vec<(String, String)>,
     /// How often the sweeper runs (template.yaml schedules it hourly).
     pub sweep_every: Duration,
+    /// The built web page, served on the API's origin (none: API only).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl StackOptions {
@@ -72,6 +74,7 @@ impl StackOptions {
             max_receive_count: 3,
             extra_env: Vec::new(),
             sweep_every: Duration::from_secs(60),
+            web_dir: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist"))),
         })
     }
 }
@@ -140,25 +143,64 @@ pub async fn prepare_database(opts: &StackOptions) -> Result<String, BoxError> {
     Ok(url)
 }
 
-async fn start_s3(opts: &StackOptions) -> Result<(String, mpsc::UnboundedReceiver<ObjectCreated>, JoinHandle<()>), BoxError> {
+async fn start_s3(opts: &StackOptions, web_origins: Vec<String>) -> Result<(String, mpsc::UnboundedReceiver<ObjectCreated>, JoinHandle<()>), BoxError> {
     let (notify, created) = mpsc::unbounded_channel();
     let local = LocalS3::new(opts.data_dir.clone(), notify)?;
     let mut builder = s3s::service::S3ServiceBuilder::new(local);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     let service = builder.build();
+    let web_origins = Arc::new(web_origins);
     let listener = TcpListener::bind(opts.s3_addr).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let task = tokio::spawn(async move {
         loop {
             let Ok((socket, _)) = listener.accept().await else { continue };
-            let service = service.clone();
+            let (service, web_origins) = (service.clone(), web_origins.clone());
             tokio::spawn(async move {
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+                let cors = service_fn(move |req| with_cors(service.clone(), web_origins.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), cors);
                 let _ = conn.await;
             });
         }
     });
     Ok((url, created, task))
+}
+
+/// The bucket's CORS rule of template.yaml, locally: the page on the API's
+/// origin may PUT parts and GET objects, and may read the ETag S3 answers
+/// (Uppy needs it to complete).
+async fn with_cors(
+    s3: s3s::service::S3Service,
+    web_origins: Arc<Vec<String>>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<s3s::Body>, s3s::HttpError> {
+    use http::header::{self, HeaderValue};
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| web_origins.iter().any(|w| w == o))
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    if req.method() == http::Method::OPTIONS && origin.is_some() {
+        let mut preflight = hyper::Response::new(s3s::Body::empty());
+        let headers = preflight.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("PUT, GET"));
+        if let Some(asked) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+        }
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("3600"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.unwrap_or(HeaderValue::from_static("null")));
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        return Ok(preflight);
+    }
+    let mut response = s3.call(req.map(s3s::Body::from)).await?;
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag"));
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(response)
 }
 
 async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String, BoxError> {
@@ -225,7 +267,12 @@ async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, 
 impl Stack {
     pub async fn start(opts: StackOptions) -> Result<Self, BoxError> {
         let database_url = prepare_database(&opts).await?;
-        let (s3_url, created, s3_task) = start_s3(&opts).await?;
+        // Bound first: the local S3 lets the page on the API's origin in.
+        let listener = TcpListener::bind(opts.api_addr).await?;
+        let api_addr = listener.local_addr()?;
+        let api_url = format!("http://{api_addr}");
+        let web_origins = vec![api_url.clone(), format!("http://localhost:{}", api_addr.port())];
+        let (s3_url, created, s3_task) = start_s3(&opts, web_origins).await?;
         let clients = local_clients(&s3_url, &opts.moto_url);
         let bucket = opts.name.to_lowercase().replace('_', "-");
         let table = format!("{}-sessions", opts.name);
@@ -259,13 +306,12 @@ impl Stack {
             record_chunk: record_chunk::RecordChunk::from_env(&fn_env, &clients)?,
             complete_upload: complete_upload::CompleteUpload::from_env(&fn_env, &clients)?,
             files: files::Files::from_env(&fn_env, &clients)?,
+            web_dir: opts.web_dir.clone(),
         });
         let inspect = Arc::new(inspect::Inspect::from_env(&fn_env, &clients)?);
         let persist = Arc::new(persist::Persist::from_env(&fn_env, &clients)?);
         let sweeper = Arc::new(sweeper::Sweeper::from_env(&fn_env, &clients)?);
 
-        let listener = TcpListener::bind(opts.api_addr).await?;
-        let api_url = format!("http://{}", listener.local_addr()?);
         let tasks = vec![
             s3_task,
             tokio::spawn(serve_api(listener, api.clone())),

@@ -8,6 +8,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
 const SAMPLE_FILE: &str = "3f8e2a52-6d1c-4b7e-9a0f-2c5d8e1b7a64";
+const SAMPLE_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-POST-auth-signin";
 const SAMPLE_USER: &str = "9b2d7c1e-4a5f-4e3b-8c6d-1f0a2b3c4d5e";
 
 fn sample(name: &str, swaps: &[(&str, &str)]) -> String {
@@ -19,12 +20,12 @@ fn sample(name: &str, swaps: &[(&str, &str)]) -> String {
     text
 }
 
+/// The sample with a live file id and, given one, a live token where the
+/// placeholder stands (the Authorization header, or the sign-in cookie).
 fn api_event(name: &str, token: Option<&str>, file_id: &str) -> lambda_http::Request {
-    let mut event: Value = serde_json::from_str(&sample(name, &[(SAMPLE_FILE, file_id)])).unwrap();
-    if let Some(token) = token {
-        event["headers"]["authorization"] = format!("Bearer {token}").into();
-    }
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    let mut swaps = vec![(SAMPLE_FILE, file_id)];
+    swaps.extend(token.map(|t| (SAMPLE_TOKEN, t)));
+    lambda_http::request::from_str(&sample(name, &swaps)).unwrap()
 }
 
 fn answer(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
@@ -74,6 +75,13 @@ async fn every_sample_event_is_handled_as_documented() {
     assert_eq!((single["mode"].as_str(), single["method"].as_str()), (Some("single"), Some("PUT")), "{single}");
     assert_eq!(single["headers"]["x-amz-checksum-sha256"], "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "{single}");
     assert_eq!(single["headers"]["x-amz-meta-declared-type"], "application/pdf", "{single}");
+
+    // Uppy's start, authenticated by the sign-in cookie alone.
+    let (status, uppy) = answer(presign::handle(&api.presign, api_event("companion-create", Some(token), "")).await.unwrap());
+    assert_eq!(status, 200, "{uppy}");
+    assert!(uppy["key"].as_str().unwrap().ends_with("/site_survey.mp4"), "{uppy}");
+    let (status, _) = answer(presign::handle(&api.presign, api_event("companion-create", None, "")).await.unwrap());
+    assert_eq!(status, 401, "the sample cookie's placeholder is refused");
 
     let (status, recorded) =
         answer(record_chunk::handle(&api.record_chunk, api_event("record-chunk", Some(token), &file_id)).await.unwrap());

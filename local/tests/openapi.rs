@@ -69,7 +69,8 @@ impl Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_as_documented() {
-    let stack = spawn_stack().await;
+    // A quota small enough for an Uppy upload to pass it at complete.
+    let stack = spawn_stack_with(|o| o.extra_env.push(("USER_QUOTA_BYTES".into(), (24 * MIB).to_string()))).await;
     let api = Recorder { client: Client::new(&stack), calls: Mutex::new(Vec::new()) };
     let nobody = uuid::Uuid::new_v4();
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
@@ -147,6 +148,50 @@ async fn every_route_answers_as_documented() {
     api.expect(409, "DELETE", &format!("/uploads/{m}"), t, None).await;
     api.expect(401, "DELETE", &format!("/uploads/{d}"), None, None).await;
     api.expect(404, "DELETE", &format!("/uploads/{nobody}"), t, None).await;
+
+    // Uppy's Companion routes (bearer works as well as the cookie)
+    let create = |size: Option<usize>| json!({ "filename": "u.png", "type": "image/png", "metadata": { "size": size } });
+    let uppy = api.expect(200, "POST", "/s3/multipart", t, Some(create(Some(6 * MIB)))).await;
+    api.expect(400, "POST", "/s3/multipart", t, Some(json!({ "filename": "", "type": "image/png" }))).await;
+    api.expect(401, "POST", "/s3/multipart", None, Some(create(None))).await;
+    api.expect(413, "POST", "/s3/multipart", t, Some(create(Some(6_000_000_000)))).await;
+    api.expect(415, "POST", "/s3/multipart", t, Some(json!({ "filename": "a.sh", "type": "text/x-sh" }))).await;
+    let u = uppy["uploadId"].as_str().unwrap();
+    let uppy_data = png(6 * MIB);
+    let mut uppy_parts = Vec::new();
+    for (n, bytes) in uppy_data.chunks(5 * MIB).enumerate() {
+        let signed = api.expect(200, "GET", &format!("/s3/multipart/{u}/{}?key=x", n + 1), t, None).await;
+        let resp = api.client.http.put(signed["url"].as_str().unwrap()).body(bytes.to_vec()).send().await.unwrap();
+        uppy_parts.push(json!({ "PartNumber": n + 1, "ETag": resp.headers()["etag"].to_str().unwrap() }));
+    }
+    api.expect(400, "GET", &format!("/s3/multipart/{u}/3"), t, None).await;
+    api.expect(401, "GET", &format!("/s3/multipart/{u}/1"), None, None).await;
+    api.expect(404, "GET", &format!("/s3/multipart/{nobody}/1"), t, None).await;
+    api.expect(409, "GET", &format!("/s3/multipart/{m}/1"), t, None).await;
+    api.expect(200, "GET", &format!("/s3/multipart/{u}?key=x"), t, None).await;
+    api.expect(401, "GET", &format!("/s3/multipart/{u}"), None, None).await;
+    api.expect(404, "GET", &format!("/s3/multipart/{nobody}"), t, None).await;
+    api.expect(409, "GET", &format!("/s3/multipart/{m}"), t, None).await;
+    let complete = |parts: &[Value]| Some(json!({ "parts": parts }));
+    api.expect(400, "POST", &format!("/s3/multipart/{u}/complete"), t, complete(&[])).await;
+    api.expect(409, "POST", &format!("/s3/multipart/{u}/complete"), t, complete(&uppy_parts[..1])).await;
+    api.expect(401, "POST", &format!("/s3/multipart/{u}/complete"), None, complete(&uppy_parts)).await;
+    api.expect(404, "POST", &format!("/s3/multipart/{nobody}/complete"), t, complete(&uppy_parts)).await;
+    api.expect(200, "POST", &format!("/s3/multipart/{u}/complete?key=x"), t, complete(&uppy_parts)).await;
+    api.expect(409, "DELETE", &format!("/s3/multipart/{u}"), t, None).await;
+    // Undeclared: 10 MiB more than the quota leaves, found at complete.
+    let over = api.expect(200, "POST", "/s3/multipart", t, Some(create(None))).await;
+    let o = over["uploadId"].as_str().unwrap();
+    let mut over_parts = Vec::new();
+    for n in 1..=2 {
+        let signed = api.expect(200, "GET", &format!("/s3/multipart/{o}/{n}"), t, None).await;
+        let resp = api.client.http.put(signed["url"].as_str().unwrap()).body(png(5 * MIB)).send().await.unwrap();
+        over_parts.push(json!({ "PartNumber": n, "ETag": resp.headers()["etag"].to_str().unwrap() }));
+    }
+    api.expect(413, "POST", &format!("/s3/multipart/{o}/complete"), t, complete(&over_parts)).await;
+    api.expect(401, "DELETE", &format!("/s3/multipart/{o}"), None, None).await;
+    api.expect(404, "DELETE", &format!("/s3/multipart/{nobody}"), t, None).await;
+    api.expect(200, "DELETE", &format!("/s3/multipart/{o}?key=x"), t, None).await;
 
     // files: in flight, then final
     api.expect(200, "GET", &format!("/files/{m}"), t, None).await;

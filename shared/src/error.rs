@@ -72,3 +72,12 @@ impl From<crate::domain::checksum::ChecksumError> for ApiError {
         Self::bad_request("invalid_checksum", e.to_string())
     }
 }
+
+impl From<crate::quota::QuotaError> for ApiError {
+    fn from(e: crate::quota::QuotaError) -> Self {
+        match e {
+            crate::quota::QuotaError::Exceeded { .. } => Self::new(413, "quota_exceeded", e.to_string()),
+            crate::quota::QuotaError::Store(_) => Self::unavailable("the quota ledger", e),
+        }
+    }
+}

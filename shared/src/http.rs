@@ -58,11 +58,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
 }
 
-/// The `{fileId}` path parameter. A malformed id cannot name any file of
-/// the caller's, so it answers 404 like any other unknown file.
+/// The `{fileId}` path parameter, or `{uploadId}` on the Companion routes:
+/// the upload id we hand Uppy is the file id, so the server finds the
+/// session (and its key) from it and never from the key Uppy sends back.
+/// A malformed id cannot name any file of the caller's, so it answers 404
+/// like any other unknown file.
 pub fn file_id(req: &Request) -> Result<Uuid, ApiError> {
     req.path_parameters_ref()
-        .and_then(|p| p.first("fileId"))
+        .and_then(|p| p.first("fileId").or_else(|| p.first("uploadId")))
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| ApiError::not_found("this file"))
 }

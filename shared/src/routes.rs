@@ -29,6 +29,12 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/files/{fileId}", "files", true),
     route("POST", "/files/{fileId}/download-url", "files", true),
     route("DELETE", "/files/{fileId}", "files", true),
+    // Uppy Companion's S3 multipart routes, for @uppy/aws-s3's companionEndpoint.
+    route("POST", "/s3/multipart", "presign", true),
+    route("GET", "/s3/multipart/{uploadId}/{partNumber}", "presign", true),
+    route("GET", "/s3/multipart/{uploadId}", "complete-upload", true),
+    route("POST", "/s3/multipart/{uploadId}/complete", "complete-upload", true),
+    route("DELETE", "/s3/multipart/{uploadId}", "complete-upload", true),
 ];
 
 impl Route {

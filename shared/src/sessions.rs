@@ -71,7 +71,7 @@ impl UploadSession {
         })
     }
 
-    /// 409 for the part routes when the upload is one PUT.
+    /// 409 for the part routes unless we planned the parts.
     pub fn require_multipart(&self) -> Result<(), crate::ApiError> {
         match self.mode {
             UploadMode::Multipart => Ok(()),
@@ -79,8 +79,32 @@ impl UploadSession {
                 "not_multipart",
                 "this upload is one presigned PUT: it has no parts and completes when the PUT succeeds",
             )),
+            UploadMode::Companion => Err(companion_conflict()),
         }
     }
+
+    /// 409 for the /s3/multipart routes unless they started this upload.
+    pub fn require_companion(&self) -> Result<(), crate::ApiError> {
+        match self.mode {
+            UploadMode::Companion => Ok(()),
+            UploadMode::Single | UploadMode::Multipart => Err(crate::ApiError::conflict(
+                "not_companion",
+                "this upload was started by POST /uploads; use the /uploads routes for it",
+            )),
+        }
+    }
+
+    /// Whether S3 holds a multipart upload for this session.
+    pub fn has_multipart_upload(&self) -> bool {
+        matches!(self.mode, UploadMode::Multipart | UploadMode::Companion)
+    }
+}
+
+fn companion_conflict() -> crate::ApiError {
+    crate::ApiError::conflict(
+        "not_multipart",
+        "this upload was started by POST /s3/multipart (Uppy): its parts are signed, listed and completed through the /s3/multipart routes",
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -380,7 +404,7 @@ impl UploadCloser {
     /// A single-PUT upload has nothing to abort: a PUT that lands after the
     /// stage changed is removed by inspect.
     pub async fn close(&self, session: &UploadSession, reason: &str) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
-        if session.mode == UploadMode::Multipart {
+        if session.has_multipart_upload() {
             let aborted = self
                 .s3
                 .abort_multipart_upload()

@@ -8,12 +8,14 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
 use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::http::{json_response, respond, route_key, unknown_route};
+use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
+use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session, UploadCloser};
 use sluice_shared::{ApiError, config};
 
@@ -21,8 +23,9 @@ pub struct CompleteUpload {
     pub s3: aws_sdk_s3::Client,
     pub sessions: SessionStore,
     pub closer: UploadCloser,
+    pub quota: QuotaLedger,
     pub verifier: TokenVerifier,
-    pub bucket: String,
+    pub settings: UploadSettings,
 }
 
 impl CompleteUpload {
@@ -32,8 +35,9 @@ impl CompleteUpload {
             s3: clients.s3.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             closer: UploadCloser::from_env(env, clients, &settings)?,
+            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
-            bucket: settings.bucket,
+            settings,
         })
     }
 }
@@ -41,7 +45,11 @@ impl CompleteUpload {
 pub async fn handle(deps: &CompleteUpload, req: Request) -> Result<Response<Body>, Error> {
     let result = match route_key(&req).as_str() {
         "POST /uploads/{fileId}/complete" => complete(deps, &req).await,
-        "DELETE /uploads/{fileId}" => cancel(deps, &req).await,
+        "DELETE /uploads/{fileId}" => cancel(deps, &req).await.map(|ended| json_response(200, &ended)),
+        "GET /s3/multipart/{uploadId}" => companion_list_parts(deps, &req).await,
+        "POST /s3/multipart/{uploadId}/complete" => companion_complete(deps, &req).await,
+        // Companion answers `{}`; Uppy reads only the status.
+        "DELETE /s3/multipart/{uploadId}" => cancel(deps, &req).await.map(|_| json_response(200, &json!({}))),
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -85,7 +93,7 @@ async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<H
         let page = deps
             .s3
             .list_parts()
-            .bucket(&deps.bucket)
+            .bucket(&deps.settings.bucket)
             .key(&session.key)
             .upload_id(&session.upload_id)
             .set_part_number_marker(marker.clone())
@@ -138,14 +146,24 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
         )
         .with("missingParts", missing));
     }
+    finish(deps, &session, &recorded, &in_s3).await?;
+    Ok(accepted())
+}
+
+/// Hands the parts to S3 to assemble: moves the session to COMPLETING
+/// first, so a parallel complete or cancel loses, and back to OPEN if S3
+/// refuses, so the client can fix what it refused and try again. A
+/// parallel complete that got there first counts as done.
+async fn finish(deps: &CompleteUpload, session: &UploadSession, parts: &[RecordedPart], in_s3: &HashMap<u32, PartInS3>) -> Result<(), ApiError> {
+    let unavailable = |e| ApiError::unavailable("the session table", e);
     if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await.map_err(unavailable)? {
         // Another request moved it first: a parallel complete, or a cancel.
         let now = deps.sessions.get(session.file_id).await.map_err(unavailable)?.map(|s| s.stage);
-        return if now == Some(SessionStage::Completing) { Ok(accepted()) } else { Err(cancelled_conflict()) };
+        return if now == Some(SessionStage::Completing) { Ok(()) } else { Err(cancelled_conflict()) };
     }
     // S3 keeps each part's SHA-256 (the upload was created with it) and
     // wants it back, as ListParts reported it, to complete.
-    let parts: Vec<CompletedPart> = recorded
+    let parts: Vec<CompletedPart> = parts
         .iter()
         .map(|p| {
             CompletedPart::builder()
@@ -158,14 +176,13 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
     let result = deps
         .s3
         .complete_multipart_upload()
-        .bucket(&deps.bucket)
+        .bucket(&deps.settings.bucket)
         .key(&session.key)
         .upload_id(&session.upload_id)
         .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
         .send()
         .await;
     if let Err(e) = result {
-        // Let the client fix what S3 refused and try again.
         let _ = deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Open).await;
         let text = aws::describe(e);
         return Err(if text.contains("NoSuchUpload") || text.contains("InvalidPart") || text.contains("EntityTooSmall") {
@@ -174,16 +191,142 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
             ApiError::unavailable("S3", text)
         });
     }
-    Ok(accepted())
+    Ok(())
 }
 
 fn cancelled_conflict() -> ApiError {
     ApiError::conflict("upload_cancelled", "this upload was cancelled; start a new one")
 }
 
+/// Companion's `GET /s3/multipart/{uploadId}`: the parts S3 holds, which
+/// Uppy uses to resume after a reload.
+async fn companion_list_parts(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_companion()?;
+    session.require_open()?;
+    let mut held: Vec<_> = parts_in_s3(deps, &session).await?.into_iter().collect();
+    held.sort_by_key(|(n, _)| *n);
+    let parts: Vec<_> = held
+        .iter()
+        .map(|(n, p)| json!({ "PartNumber": n, "ETag": bare_etag(&p.etag), "Size": p.size }))
+        .collect();
+    Ok(json_response(200, &parts))
+}
+
+/// A part in Companion's complete body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: i64,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+#[derive(Deserialize)]
+struct CompanionComplete {
+    parts: Vec<ClientPart>,
+}
+
+/// The parts to complete with, as S3 holds them, when every part the
+/// client lists is one S3 holds with that ETag; otherwise the part numbers
+/// that are not. S3's own rules (ascending order, 5 MiB minimum) are left
+/// to S3, which refuses with its reason.
+pub fn client_parts_in_s3(client: &[ClientPart], in_s3: &HashMap<u32, PartInS3>) -> Result<Vec<RecordedPart>, Vec<i64>> {
+    let mut parts = Vec::with_capacity(client.len());
+    let mut wrong = Vec::new();
+    for part in client {
+        let held = u32::try_from(part.part_number).ok().and_then(|n| in_s3.get(&n).map(|h| (n, h)));
+        match held {
+            Some((n, held)) if bare_etag(&held.etag) == bare_etag(&part.etag) => parts.push(RecordedPart {
+                part_number: n,
+                size: held.size,
+                etag: bare_etag(&held.etag).to_string(),
+                checksum_sha256: held.checksum_sha256.clone(),
+            }),
+            _ => wrong.push(part.part_number),
+        }
+    }
+    if wrong.is_empty() { Ok(parts) } else { Err(wrong) }
+}
+
+/// Companion's complete: Uppy never records parts with us, so the parts S3
+/// holds are the truth. The client's list must match them; they are then
+/// recorded (persist writes them as chunks), the size is checked against
+/// the declared one or charged to the quota, and S3 completes the upload.
+async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let input: CompanionComplete = json_body(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_companion()?;
+    let done = || {
+        json_response(
+            200,
+            &json!({
+                "location": format!("/files/{}", session.file_id),
+                "bucket": deps.settings.bucket,
+                "key": session.key,
+            }),
+        )
+    };
+    match session.stage {
+        SessionStage::Completing => return Ok(done()),
+        SessionStage::Cancelled | SessionStage::Expired => return Err(cancelled_conflict()),
+        SessionStage::Open => {}
+    }
+    if input.parts.is_empty() {
+        return Err(ApiError::bad_request("invalid_parts", "parts must list at least one part"));
+    }
+    let in_s3 = parts_in_s3(deps, &session).await?;
+    let parts = client_parts_in_s3(&input.parts, &in_s3).map_err(|wrong| {
+        let shown: Vec<String> = wrong.iter().take(20).map(i64::to_string).collect();
+        ApiError::conflict(
+            "missing_parts",
+            format!(
+                "{} of the {} parts listed are not in S3 with that ETag: {}",
+                wrong.len(),
+                input.parts.len(),
+                shown.join(", ")
+            ),
+        )
+        .with("missingParts", wrong)
+    })?;
+    let total: u64 = parts.iter().map(|p| p.size).sum();
+    match session.plan.declared_size() {
+        Some(declared) if declared != total => {
+            return Err(ApiError::conflict(
+                "size_mismatch",
+                format!("the parts hold {total} bytes but the upload declared {declared} bytes"),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            let max = deps.settings.max_file_size;
+            if total > max {
+                return Err(ApiError::new(413, "file_too_large", format!("the parts hold {total} bytes; the maximum is {max} bytes")));
+            }
+            deps.quota.charge(session.owner_id, session.file_id, total, deps.settings.user_quota).await?;
+        }
+    }
+    record_all(&deps.sessions, &session, &parts).await?;
+    finish(deps, &session, &parts, &in_s3).await?;
+    Ok(done())
+}
+
+/// Records parts a few at a time: a 10,000-part upload is 10,000 writes.
+async fn record_all(sessions: &SessionStore, session: &UploadSession, parts: &[RecordedPart]) -> Result<(), ApiError> {
+    use futures::{StreamExt, TryStreamExt};
+    let writes: Vec<_> = parts.iter().map(|part| sessions.record_part(session.file_id, part, session.expires_at)).collect();
+    futures::stream::iter(writes)
+        .buffer_unordered(16)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .map_err(|e| ApiError::unavailable("the session table", e))
+}
+
 /// Repeatable: a retried cancel aborts and reports again, so a cancel that
 /// failed half-way (S3 or SQS unavailable) is finished by the next one.
-async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<serde_json::Value, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     let unavailable = |e| ApiError::unavailable("the session table", e);
@@ -205,5 +348,33 @@ async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>, 
     };
     let reason = ended.failure_reason().unwrap_or_default();
     let verdict = deps.closer.close(&session, reason).await?;
-    Ok(json_response(200, &json!({ "fileId": session.file_id, "status": verdict.status, "reason": verdict.reason })))
+    Ok(json!({ "fileId": session.file_id, "status": verdict.status, "reason": verdict.reason }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(etag: &str, size: u64) -> PartInS3 {
+        PartInS3 { etag: format!("\"{etag}\""), size, checksum_sha256: Some(format!("sum-{etag}")) }
+    }
+
+    fn listed(n: i64, etag: &str) -> ClientPart {
+        ClientPart { part_number: n, etag: etag.into() }
+    }
+
+    #[test]
+    fn the_clients_parts_are_taken_as_s3_holds_them() {
+        let in_s3 = HashMap::from([(1, held("a", 5)), (2, held("b", 3))]);
+        let parts = client_parts_in_s3(&[listed(1, "a"), listed(2, "\"b\"")], &in_s3).unwrap();
+        assert_eq!(parts.iter().map(|p| (p.part_number, p.size, p.etag.as_str())).collect::<Vec<_>>(), vec![(1, 5, "a"), (2, 3, "b")]);
+        assert_eq!(parts[1].checksum_sha256.as_deref(), Some("sum-b"), "S3's checksum goes back to S3 at complete");
+    }
+
+    #[test]
+    fn parts_s3_does_not_hold_with_that_etag_are_named() {
+        let in_s3 = HashMap::from([(1, held("a", 5))]);
+        let wrong = client_parts_in_s3(&[listed(1, "x"), listed(2, "a"), listed(-1, "a"), listed(1, "a")], &in_s3).unwrap_err();
+        assert_eq!(wrong, vec![1, 2, -1]);
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::ChecksumAlgorithm;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sluice_shared::auth::{TokenVerifier, now_secs};
@@ -18,7 +18,7 @@ use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Checksum, UploadMode};
 use sluice_shared::http::{json_body, json_response, query_number, respond, route_key, unknown_route};
-use sluice_shared::quota::{QuotaError, QuotaLedger};
+use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::{SessionStore, UploadSession, owned_session};
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
@@ -55,6 +55,8 @@ pub async fn handle(deps: &Presign, req: Request) -> Result<Response<Body>, Erro
         "GET /uploads/{fileId}" => session_state(deps, &req).await,
         "GET /uploads/{fileId}/parts" => more_parts(deps, &req).await,
         "POST /uploads/{fileId}/parts" => parts_with_checksums(deps, &req).await,
+        "POST /s3/multipart" => companion_create(deps, &req).await,
+        "GET /s3/multipart/{uploadId}/{partNumber}" => companion_sign_part(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -87,55 +89,15 @@ pub struct PartUrl {
 async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let input: StartUpload = json_body(req)?;
-    let name = FileName::parse(&input.file_name).map_err(|e| ApiError::bad_request("invalid_file_name", e.to_string()))?;
     let settings = &deps.settings;
     let (mode, plan) = PartPlan::choose(input.size, settings.max_file_size, settings.single_put_max, input.mode)
-        .map_err(|e| match e {
-            PlanError::TooLarge { .. } => ApiError::new(413, "file_too_large", e.to_string()),
-            PlanError::TooLargeForSingle { .. } => ApiError::bad_request("invalid_mode", e.to_string()),
-            PlanError::Empty => ApiError::bad_request("invalid_size", e.to_string()),
-        })?;
-    let declared = input.content_type.trim().to_ascii_lowercase();
-    if !settings.allowed_types.allows(&declared) {
-        return Err(ApiError::new(
-            415,
-            "unsupported_type",
-            format!("contentType '{declared}' is not accepted; accepted types: {}", settings.allowed_types),
-        ));
-    }
+        .map_err(plan_error)?;
     let sha256 = input.sha256.as_deref().map(Sha256Checksum::parse).transpose()?;
-
-    let file_id = Uuid::new_v4();
-    let owner = caller.sub;
-    let now = now_secs();
-    let mut session = UploadSession {
-        file_id,
-        owner_id: owner,
-        key: format!("uploads/{owner}/{file_id}/{}", name.safe()),
-        // Known once S3 has created the multipart upload; none for a single PUT.
-        upload_id: String::new(),
-        file_name: name.original().to_string(),
-        declared_type: declared,
-        mode,
-        plan,
-        sha256: sha256.map(Sha256Checksum::into_string),
-        stage: SessionStage::Open,
-        recorded_count: 0,
-        created_at: now,
-        expires_at: now + settings.session_ttl_secs,
-    };
-    deps.quota.charge(owner, file_id, plan.size, settings.user_quota).await.map_err(|e| match e {
-        QuotaError::Exceeded { .. } => ApiError::new(413, "quota_exceeded", e.to_string()),
-        QuotaError::Store(_) => ApiError::unavailable("the quota ledger", e),
-    })?;
-    // From here on, a failure gives the quota back.
-    let started = begin(deps, &mut session).await;
-    if started.is_err() {
-        let _ = deps.quota.release(owner, file_id).await;
-    }
-    let body = match started? {
+    let mut session = new_session(deps, caller.sub, &input.file_name, &input.content_type, mode, plan)?;
+    session.sha256 = sha256.map(Sha256Checksum::into_string);
+    let body = match open(deps, &mut session).await? {
         Some(put) => json!({
-            "fileId": file_id,
+            "fileId": session.file_id,
             "mode": mode,
             "key": session.key,
             "url": put.url,
@@ -148,7 +110,7 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
             let first: Vec<_> = session.plan.parts().take(FIRST_PARTS as usize).map(|n| (n, None)).collect();
             let parts = sign_parts(deps, &session, &first).await?;
             json!({
-                "fileId": file_id,
+                "fileId": session.file_id,
                 "mode": mode,
                 "uploadId": session.upload_id,
                 "key": session.key,
@@ -162,12 +124,68 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
     Ok(json_response(201, &body))
 }
 
+fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::TooLarge { .. } => ApiError::new(413, "file_too_large", e.to_string()),
+        PlanError::TooLargeForSingle { .. } | PlanError::CompanionOnly => ApiError::bad_request("invalid_mode", e.to_string()),
+        PlanError::Empty => ApiError::bad_request("invalid_size", e.to_string()),
+    }
+}
+
+/// A new open session for the caller's file, after checking its name and
+/// declared type; nothing is stored yet.
+fn new_session(deps: &Presign, owner: Uuid, file_name: &str, content_type: &str, mode: UploadMode, plan: PartPlan) -> Result<UploadSession, ApiError> {
+    let name = FileName::parse(file_name).map_err(|e| ApiError::bad_request("invalid_file_name", e.to_string()))?;
+    let settings = &deps.settings;
+    let declared = content_type.trim().to_ascii_lowercase();
+    if !settings.allowed_types.allows(&declared) {
+        return Err(ApiError::new(
+            415,
+            "unsupported_type",
+            format!("contentType '{declared}' is not accepted; accepted types: {}", settings.allowed_types),
+        ));
+    }
+    let file_id = Uuid::new_v4();
+    let now = now_secs();
+    Ok(UploadSession {
+        file_id,
+        owner_id: owner,
+        key: format!("uploads/{owner}/{file_id}/{}", name.safe()),
+        // Known once S3 has created the multipart upload; none for a single PUT.
+        upload_id: String::new(),
+        file_name: name.original().to_string(),
+        declared_type: declared,
+        mode,
+        plan,
+        sha256: None,
+        stage: SessionStage::Open,
+        recorded_count: 0,
+        created_at: now,
+        expires_at: now + settings.session_ttl_secs,
+    })
+}
+
+/// Charges the quota for the declared size (a client-cut upload without one
+/// is charged at complete, when S3 knows its size), then begins the upload;
+/// if beginning fails, the quota is given back.
+async fn open(deps: &Presign, session: &mut UploadSession) -> Result<Option<PartUrl>, ApiError> {
+    let (owner, file_id) = (session.owner_id, session.file_id);
+    if let Some(size) = session.plan.declared_size() {
+        deps.quota.charge(owner, file_id, size, deps.settings.user_quota).await?;
+    }
+    let started = begin(deps, session).await;
+    if started.is_err() {
+        let _ = deps.quota.release(owner, file_id).await;
+    }
+    started
+}
+
 /// Creates the S3 side of the session (a multipart upload, whose id it
 /// records, or the signed PUT, which it answers) and then stores the session.
 async fn begin(deps: &Presign, session: &mut UploadSession) -> Result<Option<PartUrl>, ApiError> {
     let bucket = &deps.settings.bucket;
     let single_put = match session.mode {
-        UploadMode::Multipart => {
+        UploadMode::Multipart | UploadMode::Companion => {
             let created = deps
                 .s3
                 .create_multipart_upload()
@@ -203,7 +221,7 @@ async fn begin(deps: &Presign, session: &mut UploadSession) -> Result<Option<Par
     };
     if let Err(e) = deps.sessions.create(session).await {
         // Leave nothing behind in S3 when the session cannot be kept.
-        if session.mode == UploadMode::Multipart {
+        if session.has_multipart_upload() {
             let abort = deps.s3.abort_multipart_upload().bucket(bucket).key(&session.key).upload_id(&session.upload_id);
             let _ = abort.send().await;
         }
@@ -276,6 +294,67 @@ async fn parts_with_checksums(deps: &Presign, req: &Request) -> Result<Response<
     }
     let parts = sign_parts(deps, &session, &wanted).await?;
     Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": session.plan.part_count, "parts": parts })))
+}
+
+/// Companion's `POST /s3/multipart` body, as @uppy/aws-s3 sends it.
+#[derive(Deserialize)]
+struct CompanionCreate {
+    filename: String,
+    #[serde(rename = "type")]
+    content_type: String,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+}
+
+/// The size the client declared in Uppy's file metadata (`size`), if any:
+/// Uppy sends only the file's meta fields, and size is not one by default.
+fn declared_size(metadata: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
+    match metadata.get("size") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().ok()),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_size",
+            format!("metadata.size must be a whole number of bytes; got {other}"),
+        )),
+    }
+}
+
+/// Starts an upload whose parts Uppy cuts. The upload id handed back is
+/// our file id: every later call names the session by it, and the key
+/// Uppy echoes back is never used.
+async fn companion_create(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let input: CompanionCreate = json_body(req)?;
+    let plan = PartPlan::client_cut(declared_size(&input.metadata)?, deps.settings.max_file_size).map_err(plan_error)?;
+    let mut session = new_session(deps, caller.sub, &input.filename, &input.content_type, UploadMode::Companion, plan)?;
+    open(deps, &mut session).await?;
+    Ok(json_response(200, &json!({ "key": session.key, "uploadId": session.file_id })))
+}
+
+/// One part URL for Uppy. Uppy picks its own part size, so no length is
+/// signed in; complete checks every part against what S3 holds instead.
+async fn companion_sign_part(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let session = owned_session(&deps.sessions, req, caller.sub).await?;
+    session.require_companion()?;
+    session.require_open()?;
+    let limit = session.plan.client_part_limit();
+    let raw = req.path_parameters_ref().and_then(|p| p.first("partNumber")).unwrap_or_default();
+    let part_number = raw.parse::<u32>().ok().filter(|n| (1..=limit).contains(n)).ok_or_else(|| {
+        ApiError::bad_request("invalid_part_number", format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
+    })?;
+    let signed = deps
+        .s3
+        .upload_part()
+        .bucket(&deps.settings.bucket)
+        .key(&session.key)
+        .upload_id(&session.upload_id)
+        .part_number(part_number as i32)
+        .presigned(presigning(deps)?)
+        .await
+        .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
+    Ok(json_response(200, &json!({ "url": signed.uri(), "expires": deps.settings.url_ttl_secs })))
 }
 
 fn presigning(deps: &Presign) -> Result<PresigningConfig, ApiError> {

@@ -20,15 +20,20 @@ pub enum PlanError {
     TooLarge { size: u64, max: u64 },
     #[error("size {size} bytes is above the single-PUT limit of {max} bytes; use mode \"multipart\"")]
     TooLargeForSingle { size: u64, max: u64 },
+    #[error("mode \"companion\" is chosen by the /s3/multipart routes (Uppy); ask for \"single\" or \"multipart\"")]
+    CompanionOnly,
 }
 
-/// How the bytes travel: one presigned PUT, or presigned parts of a
-/// multipart upload.
+/// How the bytes travel: one presigned PUT, presigned parts of a multipart
+/// upload that we planned, or parts the client cut itself through the
+/// Companion-compatible routes Uppy calls (`/s3/multipart…`); for those the
+/// parts S3 holds are the truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UploadMode {
     Single,
     Multipart,
+    Companion,
 }
 
 impl UploadMode {
@@ -36,6 +41,7 @@ impl UploadMode {
         match self {
             Self::Single => "single",
             Self::Multipart => "multipart",
+            Self::Companion => "companion",
         }
     }
 
@@ -43,6 +49,7 @@ impl UploadMode {
         match text {
             "single" => Some(Self::Single),
             "multipart" => Some(Self::Multipart),
+            "companion" => Some(Self::Companion),
             _ => None,
         }
     }
@@ -92,6 +99,32 @@ impl PartPlan {
             UploadMode::Multipart => Ok((mode, multipart)),
             UploadMode::Single if size > single_put_max => Err(PlanError::TooLargeForSingle { size, max: single_put_max }),
             UploadMode::Single => Ok((mode, Self { size, part_size: size, part_count: 1 })),
+            UploadMode::Companion => Err(PlanError::CompanionOnly),
+        }
+    }
+
+    /// The plan of an upload whose client cuts the parts (Uppy): only the
+    /// size, when the client declared one, is known; parts come from S3.
+    pub fn client_cut(size: Option<u64>, max_size: u64) -> Result<Self, PlanError> {
+        let size = match size {
+            Some(size) => Self::for_size(size, max_size)?.size,
+            None => 0,
+        };
+        Ok(Self { size, part_size: 0, part_count: 0 })
+    }
+
+    /// The declared size; none for a client-cut upload that did not declare one.
+    pub fn declared_size(&self) -> Option<u64> {
+        (self.size > 0).then_some(self.size)
+    }
+
+    /// The highest part number a client cutting its own parts may use:
+    /// parts of at least S3's 5 MiB minimum (all but the last) cover the
+    /// declared size within this many; S3's limit when no size was declared.
+    pub fn client_part_limit(&self) -> u32 {
+        match self.declared_size() {
+            Some(size) => size.div_ceil(MIN_PART_SIZE).clamp(1, MAX_PARTS) as u32,
+            None => MAX_PARTS as u32,
         }
     }
 
@@ -164,6 +197,19 @@ mod tests {
         let one_more = PartPlan::for_size(10_000 * 5 * MIB + 1, MAX).unwrap();
         assert_eq!(one_more.part_size, 6 * MIB);
         assert_eq!(one_more.part_count, 8_334);
+    }
+
+    #[test]
+    fn client_cut_uploads_bound_part_numbers_by_the_declared_size() {
+        let declared = PartPlan::client_cut(Some(12 * MIB + 7), MAX).unwrap();
+        assert_eq!(declared.declared_size(), Some(12 * MIB + 7));
+        assert_eq!(declared.client_part_limit(), 3, "5 MiB parts cover it in 3");
+        assert_eq!(PartPlan::client_cut(Some(1), MAX).unwrap().client_part_limit(), 1);
+        let unknown = PartPlan::client_cut(None, MAX).unwrap();
+        assert_eq!((unknown.declared_size(), unknown.client_part_limit()), (None, 10_000));
+        assert_eq!(PartPlan::client_cut(Some(11), 10), Err(PlanError::TooLarge { size: 11, max: 10 }));
+        assert_eq!(PartPlan::client_cut(Some(0), MAX), Err(PlanError::Empty));
+        assert_eq!(PartPlan::choose(MIB, MAX, MIB, Some(UploadMode::Companion)), Err(PlanError::CompanionOnly));
     }
 
     #[test]

@@ -1,0 +1,210 @@
+//! Uppy Companion's S3 multipart routes, called over HTTP exactly as
+//! @uppy/aws-s3 6.x calls them in `companionEndpoint` mode: the sign-in
+//! cookie is the only credential, the key Uppy echoes back is ignored, and
+//! the parts S3 holds are the truth at complete.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A call as Uppy's `fetch` makes it: no Authorization header, the cookie
+/// the browser keeps from sign-in.
+async fn uppy(client: &Client, user: &User, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = client
+        .http
+        .request(method.parse().unwrap(), format!("{}/s3{path}", client.api))
+        .header("cookie", format!("sluice_session={}", user.token));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(json!({ "raw": text })))
+}
+
+/// Signs part `n` through the API and PUTs `bytes` to it, as Uppy does;
+/// answers the ETag header S3 gave (unquoted, as Uppy keeps it).
+async fn put_part(client: &Client, user: &User, upload_id: &str, n: u32, bytes: &[u8]) -> String {
+    // The key is sent URL-encoded with '+' for spaces, and is not trusted: a wrong one changes nothing.
+    let (status, signed) = uppy(client, user, "GET", &format!("/multipart/{upload_id}/{n}?key=uploads%2Fsomeone+else%2Fx"), None).await;
+    assert_eq!(status, 200, "{signed}");
+    let url = signed["url"].as_str().unwrap();
+    assert!(!url.to_ascii_lowercase().contains("x-amz-checksum"), "no checksum the bytes cannot match: {url}");
+    let resp = client.http.put(url).body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "PUT part {n}: {}", resp.text().await.unwrap_or_default());
+    resp.headers()["etag"].to_str().unwrap().trim_matches('"').to_string()
+}
+
+async fn uploads_in_progress(stack: &sluice_local::Stack) -> usize {
+    let listed = stack.clients.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+    listed.uploads().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uppy_uploads_through_the_companion_routes_with_the_cookie_alone() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    // Uppy's default metadata: name and type, no size.
+    let create = json!({ "filename": "holiday photo.png", "type": "image/png", "metadata": { "name": "holiday photo.png", "type": "image/png" } });
+    let (status, created) = uppy(&client, &user, "POST", "/multipart", Some(create)).await;
+    assert_eq!(status, 200, "{created}");
+    let upload_id = created["uploadId"].as_str().unwrap().to_string();
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with(&format!("uploads/{}/{upload_id}/", user.id)), "our key, named after the file id: {key}");
+
+    // Uppy cuts its own parts (here 5 MiB and the rest).
+    let data = png(7 * MIB + 123);
+    let first = put_part(&client, &user, &upload_id, 1, &data[..5 * MIB]).await;
+    let second = put_part(&client, &user, &upload_id, 2, &data[5 * MIB..]).await;
+
+    // Resuming after a reload, Uppy lists what S3 holds.
+    let (status, listed) = uppy(&client, &user, "GET", &format!("/multipart/{upload_id}?key=ignored"), None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed,
+        json!([
+            { "PartNumber": 1, "ETag": first, "Size": 5 * MIB },
+            { "PartNumber": 2, "ETag": second, "Size": 2 * MIB + 123 },
+        ])
+    );
+
+    // A part S3 does not hold with that ETag is refused, naming it.
+    let wrong = json!({ "parts": [{ "PartNumber": 1, "ETag": first }, { "PartNumber": 2, "ETag": "0123456789abcdef" }] });
+    let (status, answer) = uppy(&client, &user, "POST", &format!("/multipart/{upload_id}/complete?key=x"), Some(wrong)).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("missing_parts")), "{answer}");
+    assert_eq!(answer["error"]["missingParts"], json!([2]));
+
+    let parts = json!({ "parts": [{ "PartNumber": 1, "ETag": first }, { "PartNumber": 2, "ETag": second }] });
+    let (status, done) = uppy(&client, &user, "POST", &format!("/multipart/{upload_id}/complete?key=x"), Some(parts.clone())).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["key"], key);
+    assert_eq!(done["bucket"], stack.bucket.as_str());
+    assert_eq!(done["location"], format!("/files/{upload_id}"));
+    // Uppy may retry a complete whose answer it lost.
+    let (status, again) = uppy(&client, &user, "POST", &format!("/multipart/{upload_id}/complete?key=x"), Some(parts)).await;
+    assert_eq!((status, &again), (StatusCode::OK, &done));
+
+    let file = client.wait_final(&user, &upload_id).await;
+    assert_eq!((file["status"].as_str(), file["kind"].as_str()), (Some("UPLOADED"), Some("IMAGE")), "{file}");
+    assert_eq!(file["size"], data.len());
+    assert_eq!(file["partCount"], 2, "the parts S3 held are recorded as chunks: {file}");
+    assert_eq!(file["fileName"], "holiday photo.png");
+    let (status, url) = client.call("POST", &format!("/files/{upload_id}/download-url"), Some(&user.token), None).await;
+    assert_eq!(status, 200, "{url}");
+    let downloaded = client.http.get(url["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert!(downloaded == data, "the bytes round-trip");
+    // Our own part routes leave a Companion upload alone.
+    let (status, answer) = client.call("GET", &format!("/uploads/{upload_id}/parts"), Some(&user.token), None).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("not_multipart")), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_cleanly() {
+    let stack = spawn_stack_with(|o| o.extra_env.push(("USER_QUOTA_BYTES".into(), (12 * MIB).to_string()))).await;
+    let client = Client::new(&stack);
+    let (owner, stranger) = (client.new_user().await, client.new_user().await);
+
+    // No cookie, no entry; the error is our JSON shape.
+    let anonymous = client.http.post(format!("{}/s3/multipart", client.api)).json(&json!({ "filename": "a.png", "type": "image/png" }));
+    let resp = anonymous.send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+
+    // A declared size (Uppy meta field `size`) bounds part numbers and is charged up front.
+    let create = json!({ "filename": "a.png", "type": "image/png", "metadata": { "size": 6 * MIB } });
+    let (status, created) = uppy(&client, &owner, "POST", "/multipart", Some(create)).await;
+    assert_eq!(status, 200, "{created}");
+    let upload_id = created["uploadId"].as_str().unwrap().to_string();
+    let (status, answer) = uppy(&client, &owner, "GET", &format!("/multipart/{upload_id}/3"), None).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("invalid_part_number")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("from 1 to 2"), "{answer}");
+    let over = json!({ "filename": "b.png", "type": "image/png", "metadata": { "size": 7 * MIB } });
+    let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(over)).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (413, Some("quota_exceeded")), "{answer}");
+
+    // Another user's upload id names nothing of theirs.
+    for (method, path, body) in [
+        ("GET", format!("/multipart/{upload_id}/1"), None),
+        ("GET", format!("/multipart/{upload_id}"), None),
+        ("POST", format!("/multipart/{upload_id}/complete"), Some(json!({ "parts": [{ "PartNumber": 1, "ETag": "x" }] }))),
+        ("DELETE", format!("/multipart/{upload_id}"), None),
+    ] {
+        let (status, answer) = uppy(&client, &stranger, method, &path, body).await;
+        assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (404, Some("not_found")), "{method} {path}: {answer}");
+    }
+
+    // Parts that do not add up to the declared size are refused at complete.
+    let data = png(6 * MIB);
+    let first = put_part(&client, &owner, &upload_id, 1, &data[..5 * MIB]).await;
+    let parts = json!({ "parts": [{ "PartNumber": 1, "ETag": first }] });
+    let (status, answer) = uppy(&client, &owner, "POST", &format!("/multipart/{upload_id}/complete"), Some(parts)).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("size_mismatch")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains(&format!("{} bytes", 5 * MIB)), "{answer}");
+
+    // Uppy's cancel aborts the multipart upload and gives the quota back.
+    assert_eq!(uploads_in_progress(&stack).await, 1);
+    let (status, answer) = uppy(&client, &owner, "DELETE", &format!("/multipart/{upload_id}?key=x"), None).await;
+    assert_eq!((status, answer), (StatusCode::OK, json!({})));
+    assert_eq!(uploads_in_progress(&stack).await, 0, "S3 holds no parts of it");
+    let file = client.wait_final(&owner, &upload_id).await;
+    assert_eq!((file["status"].as_str(), file["reason"].as_str()), (Some("FAILED"), Some("cancelled")), "{file}");
+
+    // Without a declared size the quota is charged at complete, from what S3 holds.
+    let create = json!({ "filename": "c.png", "type": "image/png", "metadata": {} });
+    let (_, created) = uppy(&client, &owner, "POST", "/multipart", Some(create)).await;
+    let upload_id = created["uploadId"].as_str().unwrap().to_string();
+    let big = png(13 * MIB);
+    let mut parts = Vec::new();
+    for (n, chunk) in big.chunks(5 * MIB).enumerate() {
+        let etag = put_part(&client, &owner, &upload_id, n as u32 + 1, chunk).await;
+        parts.push(json!({ "PartNumber": n + 1, "ETag": etag }));
+    }
+    let (status, answer) =
+        uppy(&client, &owner, "POST", &format!("/multipart/{upload_id}/complete"), Some(json!({ "parts": parts }))).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (413, Some("quota_exceeded")), "{answer}");
+    assert_eq!(uploads_in_progress(&stack).await, 1, "still open: the user may cancel it");
+
+    // A type outside the allowlist and a bad size are refused before S3 is asked.
+    let exe = json!({ "filename": "x.exe", "type": "application/x-msdownload" });
+    let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(exe)).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (415, Some("unsupported_type")), "{answer}");
+    let bad = json!({ "filename": "x.png", "type": "image/png", "metadata": { "size": "lots" } });
+    let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(bad)).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("invalid_size")), "{answer}");
+    assert_eq!(uploads_in_progress(&stack).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_s3_lets_the_page_on_the_api_origin_put_parts_and_read_etags() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let (_, created) = uppy(&client, &user, "POST", "/multipart", Some(json!({ "filename": "a.png", "type": "image/png" }))).await;
+    let upload_id = created["uploadId"].as_str().unwrap();
+    let (_, signed) = uppy(&client, &user, "GET", &format!("/multipart/{upload_id}/1"), None).await;
+    let url = signed["url"].as_str().unwrap();
+
+    let preflight = |origin: &str| {
+        client
+            .http
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight(&stack.api_url).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], stack.api_url.as_str());
+    assert!(allowed.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    let other = preflight("http://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "only the API's origin");
+
+    let put = client.http.put(url).header("origin", &stack.api_url).body(png(1024)).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.headers()["access-control-expose-headers"], "ETag", "the page can read the ETag");
+}
