@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Usage: scripts/setup.sh [tools]
-# Installs what the local stack needs, idempotently: PostgreSQL and openssl
-# from Debian's packages, and moto (local SQS + DynamoDB) in a project venv.
+# Installs what the local stack needs, idempotently: PostgreSQL, openssl and
+# Chromium (for the browser test) from Debian's packages, moto (local SQS +
+# DynamoDB) in a project venv, and the web page's locked npm packages, built
+# into web/dist.
 # With `tools`, also AWS's deploy tools (SAM CLI, cfn-lint) and cargo-lambda
 # into the same venv, for `make lint` and running the Lambda binaries.
 set -euo pipefail
@@ -12,10 +14,10 @@ TOOLS_SPEC='aws-sam-cli==1.170.0 cfn-lint==1.58.0 cargo-lambda==1.9.2'
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v openssl >/dev/null; then
-  echo "setup: installing postgresql and openssl from Debian's packages"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v openssl >/dev/null || [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing postgresql, openssl and chromium from Debian's packages"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql openssl >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql openssl chromium >/dev/null
 fi
 
 if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.moto-spec 2>/dev/null)" != "$MOTO_SPEC" ]; then
@@ -23,6 +25,16 @@ if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.moto-spec 2>/dev/null)" != 
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "$MOTO_SPEC"
   echo "$MOTO_SPEC" > .venv/.moto-spec
+fi
+
+# The lockfile decides every version; rebuilt only when it or the page changed.
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -n 1)" ]; then
+  echo "setup: building the web page into web/dist"
+  (cd web && npm run --silent build >/dev/null)
 fi
 
 if [ "${1:-}" = tools ] && [ "$(cat .venv/.tools-spec 2>/dev/null)" != "$TOOLS_SPEC" ]; then

@@ -1,0 +1,115 @@
+// The page in headless Chromium (Debian's package, driven by playwright-core;
+// no browser download), against a running Sluice at SLUICE_API_URL:
+// sign up, drop a 30 MiB image and a spoofed PDF, reload in the middle of
+// the image's upload, and see it resume from the parts S3 already holds,
+// then end UPLOADED (IMAGE) while the spoof ends FAILED with its reason.
+// Exits non-zero on any failed expectation; saves a screenshot of the
+// finished page to SLUICE_ARTIFACTS.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { chromium } from 'playwright-core'
+
+const api = process.env.SLUICE_API_URL
+const artifacts = process.env.SLUICE_ARTIFACTS ?? 'e2e-artifacts'
+if (!api) throw new Error('set SLUICE_API_URL to a running Sluice API (make test does)')
+const MiB = 1024 * 1024
+
+function expect(condition, message) {
+  if (!condition) throw new Error(`expectation failed: ${message}`)
+}
+
+// The files a user drops: a real-looking PNG, and an executable named .pdf.
+const folder = mkdtempSync(join(tmpdir(), 'sluice-e2e-'))
+const png = Buffer.concat([
+  Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex'),
+  randomBytes(30 * MiB - 29),
+])
+const spoof = Buffer.concat([Buffer.from('7f454c4602010100000000000000000002003e0001000000', 'hex'), randomBytes(64 * 1024)])
+const photoPath = join(folder, 'harbour.png')
+const spoofPath = join(folder, 'invoice.pdf')
+writeFileSync(photoPath, png)
+writeFileSync(spoofPath, spoof)
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--disable-quic',
+    '--disable-sync',
+  ],
+})
+let page
+try {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } })
+  if (process.env.E2E_DEBUG) await context.addInitScript(() => localStorage.setItem('sluice-debug', '1'))
+  page = await context.newPage()
+  page.on('pageerror', (error) => console.error('page error:', error.message))
+  if (process.env.E2E_DEBUG) {
+    page.on('console', (m) => console.error('console:', m.text()))
+    page.on('request', (r) => console.error('request:', r.method(), r.url().slice(0, 120)))
+    page.on('requestfailed', (r) => console.error('failed:', r.method(), r.url().slice(0, 120), r.failure()?.errorText))
+  }
+
+  // Every part PUT the page sends to S3, by part number, across the reload.
+  const partPuts = []
+  page.on('request', (request) => {
+    const url = new URL(request.url())
+    if (request.method() === 'PUT' && url.searchParams.has('partNumber')) {
+      partPuts.push({ part: Number(url.searchParams.get('partNumber')), uploadId: url.searchParams.get('uploadId') })
+    }
+  })
+
+  await page.goto(api)
+  await page.locator('#signin').waitFor()
+  await page.fill('input[name=email]', `${randomUUID()}@example.com`)
+  await page.fill('input[name=password]', 'correct horse battery')
+  await page.click('button[value=signup]')
+  await page.locator('#app .uppy-Dashboard').waitFor()
+
+  // Hold the image's third part in flight, so the reload lands mid-upload.
+  const held = []
+  const partThree = (url) => url.searchParams.get('partNumber') === '3'
+  await page.route(partThree, (route) => held.push(route))
+  await page.locator('.uppy-Dashboard-input').first().setInputFiles([photoPath, spoofPath])
+
+  // The spoof (one part) finishes and gets its verdict; the image is stuck at part 3.
+  await page.locator('#files tr', { hasText: 'invoice.pdf' }).and(page.locator('[data-status=FAILED]')).waitFor({ timeout: 60_000 })
+  for (let i = 0; i < 100 && held.length === 0; i++) await page.waitForTimeout(100)
+  expect(held.length === 1, `part 3 of the image was sent and held (${held.length})`)
+  const beforeReload = partPuts.map((p) => p.part)
+  expect(beforeReload.filter((n) => n === 1).length === 2, `part 1 of each file went up before the reload: ${beforeReload}`)
+  // Golden Retriever writes its state a moment after each change.
+  await page.waitForTimeout(1500)
+
+  await page.unroute(partThree)
+  const sentBefore = partPuts.length
+  await page.reload()
+  await page.locator('#files tr', { hasText: 'harbour.png' }).and(page.locator('[data-status=UPLOADED]')).waitFor({ timeout: 120_000 })
+  const resumed = partPuts.slice(sentBefore).map((p) => p.part).sort((a, b) => a - b)
+  expect(JSON.stringify(resumed) === JSON.stringify([3, 4, 5, 6]), `after the reload only the missing parts went up: ${resumed}`)
+
+  const cell = async (name, column) => (await page.locator('#files tr', { hasText: name }).locator(`.${column}`).textContent()).trim()
+  expect((await cell('harbour.png', 'kind')) === 'IMAGE', 'the image is an IMAGE')
+  expect((await cell('harbour.png', 'detected-type')) === 'image/png', 'detected as image/png')
+  expect((await cell('invoice.pdf', 'status')) === 'FAILED', 'the spoof failed')
+  const reason = await cell('invoice.pdf', 'reason')
+  expect(reason.startsWith('forbidden_content'), `the spoof's reason is shown: ${reason}`)
+
+  mkdirSync(artifacts, { recursive: true })
+  await page.screenshot({ path: join(artifacts, 'uploaded.png'), fullPage: true })
+  console.log(`e2e: ok; resumed parts ${resumed}; screenshot in ${join(artifacts, 'uploaded.png')}`)
+} catch (error) {
+  if (page) {
+    mkdirSync(artifacts, { recursive: true })
+    await page.screenshot({ path: join(artifacts, 'failed.png'), fullPage: true }).catch(() => {})
+  }
+  throw error
+} finally {
+  await browser.close()
+}
