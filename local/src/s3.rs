@@ -27,8 +27,46 @@ pub struct ObjectCreated {
     pub etag: String,
 }
 
+/// What tests and benchmarks see of the local S3's part traffic: how many
+/// UploadPart requests arrived for each part number, and failures to inject
+/// (the next N requests for a part number answer 500, as S3 sometimes does).
+#[derive(Default)]
+pub struct PartProbe {
+    puts: Mutex<HashMap<i32, u32>>,
+    failures: Mutex<HashMap<i32, u32>>,
+}
+
+impl PartProbe {
+    /// UploadPart requests so far, for every part number together.
+    pub fn total_puts(&self) -> u32 {
+        self.puts.lock().unwrap().values().sum()
+    }
+
+    pub fn puts_of(&self, part_number: i32) -> u32 {
+        self.puts.lock().unwrap().get(&part_number).copied().unwrap_or_default()
+    }
+
+    pub fn fail_next(&self, part_number: i32, times: u32) {
+        self.failures.lock().unwrap().insert(part_number, times);
+    }
+
+    /// Counts a request; answers whether it must fail.
+    fn arrived(&self, part_number: i32) -> bool {
+        *self.puts.lock().unwrap().entry(part_number).or_default() += 1;
+        let mut failures = self.failures.lock().unwrap();
+        match failures.get_mut(&part_number) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 pub struct LocalS3 {
     fs: FileSystem,
+    pub probe: Arc<PartProbe>,
     root: PathBuf,
     notify: UnboundedSender<ObjectCreated>,
     /// The multipart uploads in progress, by upload id.
@@ -127,7 +165,7 @@ impl LocalS3 {
             .lines()
             .filter_map(|line| serde_json::from_str::<(String, String)>(line).ok())
             .collect();
-        Ok(Self { fs, root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys) })
+        Ok(Self { fs, probe: Arc::default(), root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys) })
     }
 
     /// The internal key for `key`, recorded so listings can give `key` back.
@@ -247,6 +285,9 @@ impl S3 for LocalS3 {
 
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let (upload_id, part_number) = (req.input.upload_id.clone(), req.input.part_number);
+        if self.probe.arrived(part_number) {
+            return Err(s3s::s3_error!(InternalError, "injected failure of part {part_number}"));
+        }
         self.known_upload(&upload_id)?;
         req.input.key = internal_key(&req.input.key);
         let digest = BodyDigest::check(&mut req.input.body, req.input.checksum_sha256.clone());

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::events::{self, REGION};
 use crate::router::{self, Api};
-use crate::s3::{LocalS3, ObjectCreated};
+use crate::s3::{LocalS3, ObjectCreated, PartProbe};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -94,6 +94,8 @@ pub struct Stack {
     pub inspect: Arc<inspect::Inspect>,
     pub persist: Arc<persist::Persist>,
     pub sweeper: Arc<sweeper::Sweeper>,
+    /// The local S3's part traffic (counts and injected failures).
+    pub s3_probe: Arc<PartProbe>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -143,9 +145,12 @@ pub async fn prepare_database(opts: &StackOptions) -> Result<String, BoxError> {
     Ok(url)
 }
 
-async fn start_s3(opts: &StackOptions, web_origins: Vec<String>) -> Result<(String, mpsc::UnboundedReceiver<ObjectCreated>, JoinHandle<()>), BoxError> {
+type StartedS3 = (String, mpsc::UnboundedReceiver<ObjectCreated>, Arc<PartProbe>, JoinHandle<()>);
+
+async fn start_s3(opts: &StackOptions, web_origins: Vec<String>) -> Result<StartedS3, BoxError> {
     let (notify, created) = mpsc::unbounded_channel();
     let local = LocalS3::new(opts.data_dir.clone(), notify)?;
+    let probe = local.probe.clone();
     let mut builder = s3s::service::S3ServiceBuilder::new(local);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     let service = builder.build();
@@ -163,7 +168,7 @@ async fn start_s3(opts: &StackOptions, web_origins: Vec<String>) -> Result<(Stri
             });
         }
     });
-    Ok((url, created, task))
+    Ok((url, created, probe, task))
 }
 
 /// The bucket's CORS rule of template.yaml, locally: the page on the API's
@@ -272,7 +277,7 @@ impl Stack {
         let api_addr = listener.local_addr()?;
         let api_url = format!("http://{api_addr}");
         let web_origins = vec![api_url.clone(), format!("http://localhost:{}", api_addr.port())];
-        let (s3_url, created, s3_task) = start_s3(&opts, web_origins).await?;
+        let (s3_url, created, s3_probe, s3_task) = start_s3(&opts, web_origins).await?;
         let clients = local_clients(&s3_url, &opts.moto_url);
         let bucket = opts.name.to_lowercase().replace('_', "-");
         let table = format!("{}-sessions", opts.name);
@@ -319,7 +324,7 @@ impl Stack {
             tokio::spawn(poll_queue(clients.sqs.clone(), queue_url.clone(), queue_arn, persist.clone())),
             tokio::spawn(sweep_on_schedule(sweeper.clone(), opts.sweep_every)),
         ];
-        Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, sweeper, tasks })
+        Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, sweeper, s3_probe, tasks })
     }
 }
 

@@ -1,0 +1,239 @@
+//! One file's upload: start (or resume), parts through a sliding window of
+//! concurrent PUTs streamed from disk, complete, and optionally wait for
+//! the verdict.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use futures::{StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::api::{self, Api, Failure};
+use crate::store::{ResumeKey, Resumable};
+
+/// Uploads started by this run and not yet complete, for Ctrl-C to cancel.
+pub type InFlight = Arc<Mutex<Vec<(String, ResumeKey)>>>;
+
+pub struct Options {
+    pub parallel: usize,
+    pub wait: bool,
+}
+
+/// What became of a file, as `--json` prints it.
+#[derive(Debug)]
+pub struct Outcome {
+    pub file_id: String,
+    /// UPLOADING (handed to S3, no verdict awaited), UPLOADED or FAILED.
+    pub file: Value,
+}
+
+const READ_CHUNK: usize = 256 * 1024;
+
+/// SHA-256 (base64) of `len` bytes of the file from `offset`, read in
+/// small chunks so memory does not grow with the part size.
+async fn sha256_of(path: &Path, offset: u64, len: u64) -> Result<String> {
+    let mut file = tokio::fs::File::open(path).await?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut reader = file.take(len);
+    let mut hash = Sha256::new();
+    let mut buffer = vec![0; READ_CHUNK];
+    loop {
+        let n = reader.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(hash.finalize()))
+}
+
+/// PUTs `len` bytes from `offset` to a presigned URL, streamed from disk;
+/// the progress bar follows the bytes and steps back if the PUT fails.
+async fn put_range(
+    http: &reqwest::Client,
+    signed: &Value,
+    path: &Path,
+    offset: u64,
+    len: u64,
+    bar: &ProgressBar,
+) -> Result<String, Failure> {
+    let url = signed["url"].as_str().ok_or_else(|| Failure::Transient("the API gave no URL".into()))?;
+    let mut file = tokio::fs::File::open(path).await.map_err(|e| Failure::Refused { status: 0, code: "io".into(), message: e.to_string() })?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| Failure::Refused { status: 0, code: "io".into(), message: e.to_string() })?;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = {
+        let (bar, sent) = (bar.clone(), sent.clone());
+        tokio_util::io::ReaderStream::with_capacity(file.take(len), READ_CHUNK).inspect_ok(move |chunk| {
+            bar.inc(chunk.len() as u64);
+            sent.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let mut put = http.put(url).header(reqwest::header::CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(counted));
+    if let Some(headers) = signed["headers"].as_object() {
+        for (name, value) in headers {
+            put = put.header(name, value.as_str().unwrap_or_default());
+        }
+    }
+    let result = put.send().await;
+    let undo = || bar.set_position(bar.position().saturating_sub(sent.load(std::sync::atomic::Ordering::Relaxed)));
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            undo();
+            return Err(Failure::Transient(format!("PUT: {e}")));
+        }
+    };
+    let status = response.status();
+    if status.is_success() {
+        let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        return Ok(etag.trim_matches('"').to_string());
+    }
+    undo();
+    let text = response.text().await.unwrap_or_default();
+    // 403: the URL expired (or the clock moved); a fresh one is signed next time.
+    if status.is_server_error() || status.as_u16() == 403 || status.as_u16() == 429 {
+        return Err(Failure::Transient(format!("PUT answered {status}: {}", text.chars().take(300).collect::<String>())));
+    }
+    let code = if text.contains("BadDigest") { "bad_digest" } else { "put_refused" };
+    Err(Failure::Refused { status: status.as_u16(), code: code.into(), message: format!("S3 refused the bytes ({status}): {text}") })
+}
+
+struct Part {
+    number: u32,
+    offset: u64,
+    len: u64,
+}
+
+/// One part: hashed, signed with its SHA-256 (so S3 refuses other bytes),
+/// PUT, and recorded. A failed PUT is retried with a fresh URL.
+async fn send_part(api: &Api, file_id: &str, path: &Path, part: Part, bar: &ProgressBar) -> Result<()> {
+    let sha256 = sha256_of(path, part.offset, part.len).await?;
+    let etag = api::retried(&format!("part {}", part.number), || async {
+        let signing = json!({ "parts": [{ "partNumber": part.number, "checksumSha256": sha256 }] });
+        let signed = api.post(&format!("/uploads/{file_id}/parts"), signing).await?;
+        put_range(&api.http, &signed["parts"][0], path, part.offset, part.len, bar).await
+    })
+    .await
+    .map_err(|e| match e {
+        Failure::Refused { code, .. } if code == "bad_digest" => anyhow!("{} changed while it was being uploaded; run the command again", path.display()),
+        other => anyhow!("part {}: {other}", part.number),
+    })?;
+    let record = json!({ "partNumber": part.number, "etag": etag, "size": part.len, "checksumSha256": sha256 });
+    api.post(&format!("/uploads/{file_id}/chunks"), record).await.with_context(|| format!("recording part {}", part.number))?;
+    Ok(())
+}
+
+/// Uploads one file, resuming the upload a previous run left if there is one.
+pub async fn upload_file(api: &Api, path: &Path, options: &Options, bar: &ProgressBar, in_flight: &InFlight) -> Result<Outcome> {
+    let metadata = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if !metadata.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    let size = metadata.len();
+    let key = ResumeKey::of(&api.base, path, &metadata)?;
+    bar.set_length(size);
+
+    let resumed = match key.load()? {
+        Some(state) if state.api == api.base => match api.get(&format!("/uploads/{}", state.file_id)).await {
+            Ok(session) if session["stage"] == "OPEN" && session["mode"] == "multipart" => Some((state.file_id, session)),
+            // Ended or gone (expired, cancelled): start afresh.
+            _ => None,
+        },
+        _ => None,
+    };
+    let (file_id, session) = match resumed {
+        Some(found) => found,
+        None => start(api, path, size).await?,
+    };
+    // A single PUT has nothing to resume; a multipart upload is found again by the next run.
+    if session["mode"] == "multipart" {
+        key.save(&Resumable { file_id: file_id.clone(), path: PathBuf::from(path), size, api: api.base.clone() })?;
+    }
+    in_flight.lock().unwrap().push((file_id.clone(), ResumeKey::of(&api.base, path, &metadata)?));
+
+    if session["mode"] == "single" {
+        let signed = &session;
+        api::retried("PUT", || put_range(&api.http, signed, path, 0, size, bar)).await.map_err(|e| anyhow!("{e}"))?;
+    } else {
+        let part_size = session["partSize"].as_u64().context("the API gave no partSize")?;
+        let part_count = session["partCount"].as_u64().context("the API gave no partCount")? as u32;
+        let recorded: BTreeSet<u32> = session["recordedParts"]
+            .as_array()
+            .map(|parts| parts.iter().filter_map(|p| p["partNumber"].as_u64()).map(|n| n as u32).collect())
+            .unwrap_or_default();
+        let missing: Vec<Part> = (1..=part_count)
+            .filter(|n| !recorded.contains(n))
+            .map(|number| {
+                let offset = u64::from(number - 1) * part_size;
+                Part { number, offset, len: part_size.min(size - offset) }
+            })
+            .collect();
+        bar.set_position(size - missing.iter().map(|p| p.len).sum::<u64>());
+        futures::stream::iter(missing.into_iter().map(|part| send_part(api, &file_id, path, part, bar)))
+            .buffer_unordered(options.parallel.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        api.post(&format!("/uploads/{file_id}/complete"), json!({})).await.context("completing the upload")?;
+    }
+    in_flight.lock().unwrap().retain(|(id, _)| *id != file_id);
+    key.forget()?;
+    bar.finish();
+
+    let file = if options.wait { wait_final(api, &file_id).await? } else { api.get(&format!("/files/{file_id}")).await? };
+    Ok(Outcome { file_id, file })
+}
+
+/// `POST /uploads`; answers the file id and a session-shaped start (the
+/// first part URLs are not used: each part is signed with its checksum).
+async fn start(api: &Api, path: &Path, size: u64) -> Result<(String, Value)> {
+    let name = path.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?;
+    let content_type = mime_guess::from_path(path).first_or_octet_stream().essence_str().to_string();
+    let mut request = json!({ "fileName": name, "size": size, "contentType": content_type });
+    if size <= 8 * 1024 * 1024 {
+        // One PUT carries the whole file's SHA-256, which S3 checks.
+        request["sha256"] = json!(sha256_of(path, 0, size).await?);
+    }
+    // Not retried: a second start would be a second upload.
+    let started = api.call_once(reqwest::Method::POST, "/uploads", Some(&request)).await.map_err(|e| anyhow!("{name}: {e}"))?;
+    let file_id = started["fileId"].as_str().context("the API gave no fileId")?.to_string();
+    Ok((file_id, started))
+}
+
+/// Polls the file until it is UPLOADED or FAILED.
+pub async fn wait_final(api: &Api, file_id: &str) -> Result<Value> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let file = api.get(&format!("/files/{file_id}")).await?;
+        if file["status"] != "UPLOADING" {
+            return Ok(file);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Cancels what Ctrl-C interrupted: S3 drops the parts, the file ends
+/// FAILED (cancelled), and no resume state is left.
+pub async fn cancel_all(api: &Api, in_flight: &InFlight) -> Vec<String> {
+    let uploads: Vec<_> = in_flight.lock().unwrap().drain(..).collect();
+    let mut cancelled = Vec::new();
+    for (file_id, key) in uploads {
+        match api.delete(&format!("/uploads/{file_id}")).await {
+            Ok(_) => {
+                let _ = key.forget();
+                cancelled.push(file_id);
+            }
+            Err(e) => eprintln!("could not cancel {file_id}: {e}; run the same command to resume it"),
+        }
+    }
+    cancelled
+}
