@@ -344,16 +344,7 @@ async fn companion_sign_part(deps: &Presign, req: &Request) -> Result<Response<B
     let part_number = raw.parse::<u32>().ok().filter(|n| (1..=limit).contains(n)).ok_or_else(|| {
         ApiError::bad_request("invalid_part_number", format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
     })?;
-    let signed = deps
-        .s3
-        .upload_part()
-        .bucket(&deps.settings.bucket)
-        .key(&session.key)
-        .upload_id(&session.upload_id)
-        .part_number(part_number as i32)
-        .presigned(presigning(deps)?)
-        .await
-        .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
+    let signed = sign_part(deps, &session, part_number, None, None, presigning(deps)?).await?;
     Ok(json_response(200, &json!({ "url": signed.uri(), "expires": deps.settings.url_ttl_secs })))
 }
 
@@ -389,19 +380,32 @@ async fn sign_parts(
     let expires_at = url_expiry(deps);
     let mut urls = Vec::with_capacity(parts.len());
     for (part, sha256) in parts {
-        let signed = deps
-            .s3
-            .upload_part()
-            .bucket(&deps.settings.bucket)
-            .key(&session.key)
-            .upload_id(&session.upload_id)
-            .part_number(part.get() as i32)
-            .content_length(session.plan.size_of(*part) as i64)
-            .set_checksum_sha256(sha256.as_ref().map(|c| c.as_str().to_string()))
-            .presigned(presigning.clone())
-            .await
-            .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
+        let length = Some(session.plan.size_of(*part));
+        let signed = sign_part(deps, session, part.get(), length, sha256.as_ref(), presigning.clone()).await?;
         urls.push(part_url(part.get(), &signed, expires_at.clone()));
     }
     Ok(urls)
+}
+
+/// One presigned UploadPart URL; the length and SHA-256, when given, are
+/// signed in so S3 refuses any other body.
+async fn sign_part(
+    deps: &Presign,
+    session: &UploadSession,
+    part_number: u32,
+    content_length: Option<u64>,
+    sha256: Option<&Sha256Checksum>,
+    presigning: PresigningConfig,
+) -> Result<PresignedRequest, ApiError> {
+    deps.s3
+        .upload_part()
+        .bucket(&deps.settings.bucket)
+        .key(&session.key)
+        .upload_id(&session.upload_id)
+        .part_number(part_number as i32)
+        .set_content_length(content_length.map(|n| n as i64))
+        .set_checksum_sha256(sha256.map(|c| c.as_str().to_string()))
+        .presigned(presigning)
+        .await
+        .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))
 }
