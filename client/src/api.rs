@@ -45,7 +45,7 @@ where
     loop {
         match call().await {
             Err(Failure::Transient(why)) if attempt + 1 < ATTEMPTS => {
-                tracing_note(what, attempt, &why);
+                note_retry(what, attempt, &why);
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
@@ -57,7 +57,8 @@ where
     }
 }
 
-fn tracing_note(what: &str, attempt: u32, why: &str) {
+/// With SLUICE_VERBOSE set, each retry is told on stderr.
+fn note_retry(what: &str, attempt: u32, why: &str) {
     if std::env::var_os("SLUICE_VERBOSE").is_some() {
         eprintln!("retrying {what} (attempt {}): {why}", attempt + 2);
     }

@@ -77,6 +77,7 @@ pub struct Resumable {
     pub api: String,
 }
 
+#[derive(Clone)]
 pub struct ResumeKey(String);
 
 impl ResumeKey {

@@ -158,7 +158,7 @@ pub async fn upload_file(api: &Api, path: &Path, options: &Options, bar: &Progre
     if session["mode"] == "multipart" {
         key.save(&Resumable { file_id: file_id.clone(), path: PathBuf::from(path), size, api: api.base.clone() })?;
     }
-    in_flight.lock().unwrap().push((file_id.clone(), ResumeKey::of(&api.base, path, &metadata)?));
+    in_flight.lock().unwrap().push((file_id.clone(), key.clone()));
 
     if session["mode"] == "single" {
         let signed = &session;

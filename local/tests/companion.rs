@@ -78,6 +78,10 @@ async fn uppy_uploads_through_the_companion_routes_with_the_cookie_alone() {
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("missing_parts")), "{answer}");
     assert_eq!(answer["error"]["missingParts"], json!([2]));
 
+    let backwards = json!({ "parts": [{ "PartNumber": 2, "ETag": second }, { "PartNumber": 1, "ETag": first }] });
+    let (status, answer) = uppy(&client, &user, "POST", &format!("/multipart/{upload_id}/complete"), Some(backwards)).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("invalid_parts")), "{answer}");
+
     let parts = json!({ "parts": [{ "PartNumber": 1, "ETag": first }, { "PartNumber": 2, "ETag": second }] });
     let (status, done) = uppy(&client, &user, "POST", &format!("/multipart/{upload_id}/complete?key=x"), Some(parts.clone())).await;
     assert_eq!(status, 200, "{done}");

@@ -277,6 +277,13 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
     if input.parts.is_empty() {
         return Err(ApiError::bad_request("invalid_parts", "parts must list at least one part"));
     }
+    // S3 wants them so; caught here, it is the client's mistake and not an outage.
+    if let Some(pair) = input.parts.windows(2).find(|w| w[0].part_number >= w[1].part_number) {
+        return Err(ApiError::bad_request(
+            "invalid_parts",
+            format!("parts must be in ascending PartNumber order without repeats; {} is followed by {}", pair[0].part_number, pair[1].part_number),
+        ));
+    }
     let in_s3 = parts_in_s3(deps, &session).await?;
     let parts = client_parts_in_s3(&input.parts, &in_s3).map_err(|wrong| {
         let shown: Vec<String> = wrong.iter().take(20).map(i64::to_string).collect();
