@@ -27,10 +27,14 @@ if [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.moto-spec 2>/dev/null)" != 
   echo "$MOTO_SPEC" > .venv/.moto-spec
 fi
 
-# The lockfile decides every version; rebuilt only when it or the page changed.
+# The lockfile decides every version. Not `npm ci`: the registry these
+# machines reach has no builds of rollup's native package for other
+# platforms, so npm leaves them out of the lockfile and `npm ci` then refuses
+# it as out of sync. `npm install --no-save` installs exactly the locked
+# versions and never rewrites package.json or the lockfile.
 if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
-  echo "setup: npm ci in web/"
-  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "setup: installing web/'s locked npm packages"
+  (cd web && npm install --no-save --no-audit --no-fund --loglevel=error)
 fi
 if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -n 1)" ]; then
   echo "setup: building the web page into web/dist"
