@@ -152,7 +152,7 @@ def run_checks(lam):
     single = lam.http("presign-single", 201, [(SAMPLE_TOKEN, token)])
     expect(single.get("mode") == "single" and single.get("url", "").startswith("http"), f"presign-single body: answered {single}")
     uppy = lam.http("companion-create", 200, [(SAMPLE_TOKEN, token)])
-    expect(uppy.get("key", "").endswith("/site survey.mp4") and uppy.get("uploadId"), f"companion-create body: answered {uppy}")
+    expect(uppy.get("key", "").endswith("/site_survey.mp4") and uppy.get("uploadId"), f"companion-create body: answered {uppy}")
     recorded = lam.http("record-chunk", 200, live)
     expect(recorded.get("recordedParts") == 1, f"record-chunk body: answered {recorded}")
     resumable = lam.http("upload-state", 200, live)
