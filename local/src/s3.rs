@@ -27,16 +27,42 @@ pub struct ObjectCreated {
     pub etag: String,
 }
 
-/// What tests and benchmarks see of the local S3's part traffic: how many
-/// UploadPart requests arrived for each part number, and failures to inject
-/// (the next N requests for a part number answer 500, as S3 sometimes does).
+/// What tests and benchmarks see of the local S3's traffic: how many
+/// UploadPart requests arrived for each part number, failures to inject
+/// (the next N requests for a part number answer 500, as S3 sometimes does),
+/// and how many GetObject requests and body bytes each key served.
 #[derive(Default)]
-pub struct PartProbe {
+pub struct S3Probe {
     puts: Mutex<HashMap<i32, u32>>,
     failures: Mutex<HashMap<i32, u32>>,
+    reads: Arc<Mutex<HashMap<String, ObjectReads>>>,
 }
 
-impl PartProbe {
+/// GetObject traffic of one key: requests, and body bytes actually sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectReads {
+    pub requests: u32,
+    pub bytes: u64,
+}
+
+impl S3Probe {
+    pub fn reads_of(&self, key: &str) -> ObjectReads {
+        self.reads.lock().unwrap().get(key).copied().unwrap_or_default()
+    }
+
+    /// Counts the body's bytes as they leave, so a client that stops
+    /// reading early is charged only what it took.
+    fn counted(&self, key: &str, body: StreamingBlob) -> StreamingBlob {
+        let (reads, key) = (self.reads.clone(), key.to_string());
+        reads.lock().unwrap().entry(key.clone()).or_default().requests += 1;
+        StreamingBlob::wrap(body.map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                reads.lock().unwrap().entry(key.clone()).or_default().bytes += bytes.len() as u64;
+            }
+            chunk.map_err(|e| std::io::Error::other(e.to_string()))
+        }))
+    }
+
     /// UploadPart requests so far, for every part number together.
     pub fn total_puts(&self) -> u32 {
         self.puts.lock().unwrap().values().sum()
@@ -66,7 +92,7 @@ impl PartProbe {
 
 pub struct LocalS3 {
     fs: FileSystem,
-    pub probe: Arc<PartProbe>,
+    pub probe: Arc<S3Probe>,
     root: PathBuf,
     notify: UnboundedSender<ObjectCreated>,
     /// The multipart uploads in progress, by upload id.
@@ -250,12 +276,14 @@ impl S3 for LocalS3 {
     /// Honours `response-content-disposition` (a signed query parameter of
     /// download URLs) as S3 does; s3s-fs ignores it.
     async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        req.input.key = internal_key(&req.input.key);
+        let key = std::mem::take(&mut req.input.key);
+        req.input.key = internal_key(&key);
         let disposition = req.input.response_content_disposition.clone();
         let mut out = self.fs.get_object(req).await?;
         if disposition.is_some() {
             out.output.content_disposition = disposition;
         }
+        out.output.body = out.output.body.take().map(|body| self.probe.counted(&key, body));
         Ok(out)
     }
 

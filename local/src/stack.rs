@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::events::{self, REGION};
 use crate::router::{self, Api};
-use crate::s3::{LocalS3, ObjectCreated, PartProbe};
+use crate::s3::{LocalS3, ObjectCreated, S3Probe};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -94,8 +94,8 @@ pub struct Stack {
     pub inspect: Arc<inspect::Inspect>,
     pub persist: Arc<persist::Persist>,
     pub sweeper: Arc<sweeper::Sweeper>,
-    /// The local S3's part traffic (counts and injected failures).
-    pub s3_probe: Arc<PartProbe>,
+    /// The local S3's traffic (part PUTs, object reads) and injected failures.
+    pub s3_probe: Arc<S3Probe>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -145,7 +145,7 @@ pub async fn prepare_database(opts: &StackOptions) -> Result<String, BoxError> {
     Ok(url)
 }
 
-type StartedS3 = (String, mpsc::UnboundedReceiver<ObjectCreated>, Arc<PartProbe>, JoinHandle<()>);
+type StartedS3 = (String, mpsc::UnboundedReceiver<ObjectCreated>, Arc<S3Probe>, JoinHandle<()>);
 
 async fn start_s3(opts: &StackOptions, web_origins: Vec<String>) -> Result<StartedS3, BoxError> {
     let (notify, created) = mpsc::unbounded_channel();

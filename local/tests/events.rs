@@ -7,17 +7,10 @@ use common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
-const SAMPLE_FILE: &str = "3f8e2a52-6d1c-4b7e-9a0f-2c5d8e1b7a64";
-const SAMPLE_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-POST-auth-signin";
-const SAMPLE_USER: &str = "9b2d7c1e-4a5f-4e3b-8c6d-1f0a2b3c4d5e";
+use sluice_local::events::{SAMPLE_FILE, SAMPLE_TOKEN, SAMPLE_USER};
 
 fn sample(name: &str, swaps: &[(&str, &str)]) -> String {
-    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let mut text = std::fs::read_to_string(path).unwrap();
-    for (from, to) in swaps {
-        text = text.replace(from, to);
-    }
-    text
+    sluice_local::events::sample_event(name, swaps).unwrap()
 }
 
 /// The sample with a live file id and, given one, a live token where the
