@@ -1,5 +1,5 @@
 # The daily verbs. `make dev` and `make test` install what they need first.
-.PHONY: dev test lint unit setup tools build migrate clean
+.PHONY: dev test lint unit bench setup tools build migrate clean
 
 CARGO ?= cargo
 
@@ -19,7 +19,9 @@ dev: setup
 	scripts/stack.sh .local/dev target/debug/sluice-local dev
 
 ## Every test, on a private stack started for the run and stopped after it.
+## The binaries are built first: the benchmark's smoke test starts them.
 test: setup
+	$(CARGO) build --workspace --bins
 	cat .local/test/pg-location 2>/dev/null | xargs -r rm -rf
 	rm -rf .local/test
 	RUST_LOG=$${RUST_LOG:-warn} CARGO=$(CARGO) scripts/stack.sh .local/test scripts/test.sh --workspace --no-fail-fast
@@ -29,6 +31,11 @@ test: setup
 ## debug mode: it proves every function builds the way `sam deploy` ships it.
 lint: tools
 	scripts/lint.sh
+
+## The benchmarks against their references (release build; see README,
+## Benchmarks). Prints the table and writes bench/results.md.
+bench: setup
+	CARGO=$(CARGO) scripts/bench.sh $(BENCH_ARGS)
 
 ## Unit tests only (no stack needed).
 unit:

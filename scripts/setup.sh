@@ -2,8 +2,8 @@
 # Usage: scripts/setup.sh [tools]
 # Installs what the local stack needs, idempotently: PostgreSQL, openssl and
 # Chromium (for the browser test) from Debian's packages, moto (local SQS +
-# DynamoDB) in a project venv, and the web page's locked npm packages, built
-# into web/dist.
+# DynamoDB) in a project venv, the web page's locked npm packages, built
+# into web/dist, and Uppy Companion's (bench/companion, for make bench).
 # With `tools`, also AWS's deploy tools (SAM CLI, cfn-lint) and cargo-lambda
 # into the same venv, for `make lint` and running the Lambda binaries.
 set -euo pipefail
@@ -32,10 +32,15 @@ fi
 # platforms, so npm leaves them out of the lockfile and `npm ci` then refuses
 # it as out of sync. `npm install --no-save` installs exactly the locked
 # versions and never rewrites package.json or the lockfile.
-if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
-  echo "setup: installing web/'s locked npm packages"
-  (cd web && npm install --no-save --no-audit --no-fund --loglevel=error)
-fi
+npm_locked() {
+  if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    echo "setup: installing $1/'s locked npm packages"
+    (cd "$1" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  fi
+}
+npm_locked web
+# Uppy Companion, the reference of the signing benchmark (make bench).
+npm_locked bench/companion
 if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -n 1)" ]; then
   echo "setup: building the web page into web/dist"
   (cd web && npm run --silent build >/dev/null)

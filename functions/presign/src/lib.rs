@@ -371,7 +371,7 @@ fn part_url(part_number: u32, signed: &PresignedRequest, expires_at: String) -> 
 /// Presigned UploadPart URLs with the exact part size signed in, so S3
 /// itself refuses a body of any other length, and the part's SHA-256 when
 /// the client gave one, so S3 refuses other bytes.
-async fn sign_parts(
+pub async fn sign_parts(
     deps: &Presign,
     session: &UploadSession,
     parts: &[(PartNumber, Option<Sha256Checksum>)],

@@ -1,0 +1,310 @@
+//! End to end: the `sluice` CLI uploading a file through the API, against
+//! raw presigned-part PUTs of the same bytes to the same local S3 with the
+//! same part size and concurrency; then complete → UPLOADED latency.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::json;
+use sluice_local::Stack;
+use sluice_shared::domain::PartPlan;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::api::{Api, User};
+use crate::inspection::{PNG, write_png};
+use crate::report::{Report, Row, median, ms, percentile};
+use crate::{KIB, MIB, Scale};
+
+const MIN_RATIO: f64 = 0.8;
+const MAX_P50: f64 = 0.250;
+
+pub async fn run(
+    stack: &Stack,
+    bin_dir: &Path,
+    scale: &Scale,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    throughput(stack, bin_dir, scale, report).await?;
+    latency(stack, scale, report).await
+}
+
+fn mb_per_s(bytes: u64, seconds: f64) -> String {
+    format!("{:.0} MB/s", bytes as f64 / 1e6 / seconds)
+}
+
+async fn throughput(
+    stack: &Stack,
+    bin_dir: &Path,
+    scale: &Scale,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let file = crate::scratch_dir().join("upload.png");
+    write_png(&file, scale.upload_size).await?;
+    let cli = Cli::signed_up(stack, bin_dir).await?;
+    let (mut ours, mut raw) = (Vec::new(), Vec::new());
+    for _ in 0..scale.upload_runs {
+        raw.push(raw_upload(stack, &file, scale).await?);
+        ours.push(cli.upload(&file, scale.concurrency).await?);
+    }
+    let _ = tokio::fs::remove_file(&file).await;
+    let (ours, raw) = (median(&mut ours), median(&mut raw));
+    let ratio = raw / ours;
+    let size = scale.upload_size as f64 / MIB as f64;
+    report.add(Row {
+        bench: format!(
+            "Upload: {size:.0} MiB with `sluice upload`, {} parts in flight",
+            scale.concurrency
+        ),
+        ours: format!("{} ({})", mb_per_s(scale.upload_size, ours), ms(ours)),
+        reference: format!(
+            "raw presigned part PUTs: {} ({})",
+            mb_per_s(scale.upload_size, raw),
+            ms(raw)
+        ),
+        ratio: Some(ratio),
+        target: format!("≥ {:.0} % of raw", MIN_RATIO * 100.0),
+        met: Some(ratio >= MIN_RATIO),
+    });
+    Ok(())
+}
+
+/// The CLI as a user runs it, with its own config folder.
+struct Cli {
+    bin: std::path::PathBuf,
+    config: std::path::PathBuf,
+}
+
+impl Cli {
+    async fn signed_up(stack: &Stack, bin_dir: &Path) -> anyhow::Result<Self> {
+        let cli = Self {
+            bin: bin_dir.join("sluice"),
+            config: crate::scratch_dir().join("cli-config"),
+        };
+        if !cli.bin.is_file() {
+            bail!(
+                "{} is missing; build it first (make bench does)",
+                cli.bin.display()
+            );
+        }
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        cli.run(&["signup", "--api", &stack.api_url, "--email", &email])
+            .await?;
+        Ok(cli)
+    }
+
+    async fn run(&self, args: &[&str]) -> anyhow::Result<()> {
+        let output = tokio::process::Command::new(&self.bin)
+            .args(args)
+            .env("SLUICE_CONFIG_DIR", &self.config)
+            .env("SLUICE_PASSWORD", "correct horse battery")
+            .stdin(Stdio::null())
+            .output()
+            .await?;
+        if !output.status.success() {
+            bail!(
+                "sluice {args:?} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Seconds from exec to exit of `sluice upload`.
+    async fn upload(&self, file: &Path, parallel: usize) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let file = file.to_string_lossy();
+        self.run(&[
+            "upload",
+            &file,
+            "--parallel",
+            &parallel.to_string(),
+            "--json",
+        ])
+        .await?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+}
+
+/// The same bytes with the SDK's presigned UploadPart URLs and nothing
+/// else: create, sign, PUT `concurrency` parts at a time, complete.
+async fn raw_upload(stack: &Stack, file: &Path, scale: &Scale) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let s3 = &stack.clients.s3;
+    let key = format!("raw/{}.png", uuid::Uuid::new_v4());
+    let plan = PartPlan::for_size(scale.upload_size, u64::MAX)?;
+    let created = s3
+        .create_multipart_upload()
+        .bucket(&stack.bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(sluice_shared::aws::describe(e)))?;
+    let upload_id = created.upload_id.context("no upload id")?;
+    let presigning = PresigningConfig::expires_in(Duration::from_secs(3600))?;
+    let mut urls = Vec::new();
+    for part in plan.parts() {
+        let signed = s3
+            .upload_part()
+            .bucket(&stack.bucket)
+            .key(&key)
+            .upload_id(&upload_id)
+            .part_number(part.get() as i32)
+            .presigned(presigning.clone())
+            .await?;
+        urls.push((part.get(), plan.size_of(part), signed.uri().to_string()));
+    }
+    let http = reqwest::Client::new();
+    let file = Arc::new(file.to_path_buf());
+    let part_size = plan.part_size;
+    let puts = futures::stream::iter(urls)
+        .map(|(number, size, url)| {
+            let (http, file) = (http.clone(), file.clone());
+            async move {
+                let mut reader = tokio::fs::File::open(&*file).await?;
+                reader
+                    .seek(std::io::SeekFrom::Start(u64::from(number - 1) * part_size))
+                    .await?;
+                let mut bytes = vec![0u8; size as usize];
+                reader.read_exact(&mut bytes).await?;
+                let resp = http.put(url).body(bytes).send().await?.error_for_status()?;
+                let etag = resp
+                    .headers()
+                    .get("etag")
+                    .and_then(|e| e.to_str().ok())
+                    .context("no ETag")?
+                    .to_string();
+                anyhow::Ok(
+                    CompletedPart::builder()
+                        .part_number(number as i32)
+                        .e_tag(etag)
+                        .build(),
+                )
+            }
+        })
+        .buffer_unordered(scale.concurrency);
+    let mut parts: Vec<CompletedPart> = puts
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    parts.sort_by_key(|p| p.part_number);
+    s3.complete_multipart_upload()
+        .bucket(&stack.bucket)
+        .key(&key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(sluice_shared::aws::describe(e)))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = s3
+        .delete_object()
+        .bucket(&stack.bucket)
+        .key(&key)
+        .send()
+        .await;
+    Ok(elapsed)
+}
+
+/// From the 202 of `POST /uploads/{id}/complete` until `GET /files/{id}`
+/// says UPLOADED (inspect, the queue and persist in between), one upload
+/// at a time so no upload waits behind another.
+async fn latency(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
+    let api = Api::new(&stack.api_url);
+    let user = api.new_user().await?;
+    let bytes = small_png(256 * KIB as usize);
+    let mut latencies = Vec::new();
+    for i in 0..scale.latency_uploads {
+        latencies.push(complete_to_uploaded(&api, &user, &bytes, i).await?);
+    }
+    let p50 = percentile(&mut latencies, 50.0);
+    let p95 = percentile(&mut latencies, 95.0);
+    report.add(Row {
+        bench: format!(
+            "Upload: complete → UPLOADED, {} uploads",
+            scale.latency_uploads
+        ),
+        ours: format!("p50 {}, p95 {}", ms(p50), ms(p95)),
+        reference: "—".into(),
+        ratio: None,
+        target: format!("p50 ≤ {}", ms(MAX_P50)),
+        met: Some(p50 <= MAX_P50),
+    });
+    Ok(())
+}
+
+fn small_png(size: usize) -> Vec<u8> {
+    let mut bytes = PNG.to_vec();
+    bytes.extend((0..size - bytes.len()).map(|i| (i * 31 % 251) as u8));
+    bytes
+}
+
+async fn complete_to_uploaded(
+    api: &Api,
+    user: &User,
+    bytes: &[u8],
+    i: usize,
+) -> anyhow::Result<f64> {
+    let token = Some(user.token.as_str());
+    let start = json!({ "fileName": format!("pic-{i}.png"), "size": bytes.len(), "contentType": "image/png", "mode": "multipart" });
+    let started = api
+        .call(Method::POST, "/uploads", token, Some(start))
+        .await?;
+    let file_id = started["fileId"].as_str().context("no fileId")?.to_string();
+    let part = &started["parts"][0];
+    let mut put = api
+        .http
+        .put(part["url"].as_str().context("no part URL")?)
+        .body(bytes.to_vec());
+    for (name, value) in part["headers"].as_object().into_iter().flatten() {
+        put = put.header(name, value.as_str().unwrap_or_default());
+    }
+    let resp = put.send().await?.error_for_status()?;
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|e| e.to_str().ok())
+        .context("no ETag")?
+        .to_string();
+    let record = json!({ "partNumber": 1, "etag": etag, "size": bytes.len() });
+    api.call(
+        Method::POST,
+        &format!("/uploads/{file_id}/chunks"),
+        token,
+        Some(record),
+    )
+    .await?;
+    api.call(
+        Method::POST,
+        &format!("/uploads/{file_id}/complete"),
+        token,
+        None,
+    )
+    .await?;
+    let completed = Instant::now();
+    loop {
+        let file = api
+            .call(Method::GET, &format!("/files/{file_id}"), token, None)
+            .await;
+        match file.as_ref().ok().and_then(|f| f["status"].as_str()) {
+            Some("UPLOADED") => return Ok(completed.elapsed().as_secs_f64()),
+            Some("FAILED") => bail!("{file_id} FAILED: {:?}", file),
+            _ if completed.elapsed() > Duration::from_secs(30) => {
+                bail!("{file_id} not UPLOADED 30 s after complete")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Usage: scripts/bench.sh [sluice-bench arguments...]
+# Builds the functions, the hello-world floor and the CLI in release mode
+# (the profile `sam build` ships), then runs the benchmarks on a fresh
+# private stack and writes bench/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo=${CARGO:-cargo}
+functions=$(ls functions)
+# shellcheck disable=SC2086 # one -p per function
+$cargo build --release $(printf -- '-p %s ' $functions) -p sluice-cli -p sluice-bench
+cat .local/bench/pg-location 2>/dev/null | xargs -r rm -rf
+rm -rf .local/bench
+RUST_LOG=${RUST_LOG:-error} scripts/stack.sh .local/bench \
+  target/release/sluice-bench --bin-dir target/release --out bench/results.md "$@"
