@@ -9,7 +9,7 @@ cargo=${CARGO:-cargo}
 functions=$(ls functions)
 # shellcheck disable=SC2086 # one -p per function
 $cargo build --release $(printf -- '-p %s ' $functions) -p sluice-cli -p sluice-bench
-cat .local/bench/pg-location 2>/dev/null | xargs -r rm -rf
+if [ -f .local/bench/pg-location ]; then xargs -r rm -rf < .local/bench/pg-location; fi
 rm -rf .local/bench
 RUST_LOG=${RUST_LOG:-error} scripts/stack.sh .local/bench \
   target/release/sluice-bench --bin-dir target/release --out bench/results.md "$@"
