@@ -175,12 +175,7 @@ async fn raw_upload(stack: &Stack, file: &Path, scale: &Scale) -> anyhow::Result
                 let mut bytes = vec![0u8; size as usize];
                 reader.read_exact(&mut bytes).await?;
                 let resp = http.put(url).body(bytes).send().await?.error_for_status()?;
-                let etag = resp
-                    .headers()
-                    .get("etag")
-                    .and_then(|e| e.to_str().ok())
-                    .context("no ETag")?
-                    .to_string();
+                let etag = etag_of(&resp)?;
                 anyhow::Ok(
                     CompletedPart::builder()
                         .part_number(number as i32)
@@ -272,12 +267,7 @@ async fn complete_to_uploaded(
         put = put.header(name, value.as_str().unwrap_or_default());
     }
     let resp = put.send().await?.error_for_status()?;
-    let etag = resp
-        .headers()
-        .get("etag")
-        .and_then(|e| e.to_str().ok())
-        .context("no ETag")?
-        .to_string();
+    let etag = etag_of(&resp)?;
     let record = json!({ "partNumber": 1, "etag": etag, "size": bytes.len() });
     api.call(
         Method::POST,
@@ -307,4 +297,10 @@ async fn complete_to_uploaded(
             _ => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+}
+
+/// The ETag S3 answered a part PUT with (complete and record need it).
+fn etag_of(resp: &reqwest::Response) -> anyhow::Result<String> {
+    let etag = resp.headers().get("etag").and_then(|e| e.to_str().ok());
+    Ok(etag.context("S3 answered the PUT without an ETag")?.to_string())
 }
