@@ -125,6 +125,7 @@ pub fn local_clients(s3_url: &str, moto_url: &str) -> Clients {
         s3: aws_sdk_s3::Client::from_conf(s3),
         sqs: aws_sdk_sqs::Client::from_conf(sqs),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+        credentials: sdk.credentials_provider(),
     }
 }
 

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
@@ -24,12 +25,18 @@ use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
 
+use crate::part_signer::{PartHeaders, PartSigner};
+
+pub mod part_signer;
+
 /// URLs returned with `POST /uploads`; the rest come from the parts routes.
 pub const FIRST_PARTS: u32 = 100;
 pub const MAX_PARTS_PER_CALL: u32 = 1000;
 
 pub struct Presign {
     pub s3: aws_sdk_s3::Client,
+    /// The S3 client's credentials, whose secret signs part URLs in bulk.
+    pub credentials: Option<SharedCredentialsProvider>,
     pub sessions: SessionStore,
     pub quota: QuotaLedger,
     pub verifier: TokenVerifier,
@@ -41,6 +48,7 @@ impl Presign {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
             s3: clients.s3.clone(),
+            credentials: clients.credentials.clone(),
             sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
             quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
@@ -216,7 +224,7 @@ async fn begin(deps: &Presign, session: &mut UploadSession) -> Result<Option<Par
                 .presigned(presigning(deps)?)
                 .await
                 .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
-            Some(part_url(1, &signed, url_expiry(deps)))
+            Some(presigned_part_url(1, &signed, url_expiry(deps)))
         }
     };
     if let Err(e) = deps.sessions.create(session).await {
@@ -359,18 +367,22 @@ fn url_expiry(deps: &Presign) -> String {
 /// The URL and the headers a client must send with it. Content-Length is
 /// signed too, but every HTTP client sets it from the body (browsers refuse
 /// to let a page set it), so it is not listed.
-fn part_url(part_number: u32, signed: &PresignedRequest, expires_at: String) -> PartUrl {
-    let headers = signed
-        .headers()
+fn part_url<'a>(part_number: u32, url: String, headers: impl Iterator<Item = (&'a str, &'a str)>, expires_at: String) -> PartUrl {
+    let headers = headers
         .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
         .map(|(name, value)| (name.to_string(), json!(value)))
         .collect();
-    PartUrl { part_number, url: signed.uri().to_string(), headers, expires_at }
+    PartUrl { part_number, url, headers, expires_at }
+}
+
+fn presigned_part_url(part_number: u32, signed: &PresignedRequest, expires_at: String) -> PartUrl {
+    part_url(part_number, signed.uri().to_string(), signed.headers(), expires_at)
 }
 
 /// Presigned UploadPart URLs with the exact part size signed in, so S3
 /// itself refuses a body of any other length, and the part's SHA-256 when
-/// the client gave one, so S3 refuses other bytes.
+/// the client gave one, so S3 refuses other bytes. The SDK signs the first
+/// part of each shape; the rest are signed from its URL (see part_signer).
 pub async fn sign_parts(
     deps: &Presign,
     session: &UploadSession,
@@ -378,13 +390,41 @@ pub async fn sign_parts(
 ) -> Result<Vec<PartUrl>, ApiError> {
     let presigning = presigning(deps)?;
     let expires_at = url_expiry(deps);
+    // A credentials lookup only pays off when there are URLs to sign after the template.
+    let secret = if parts.len() > 1 { signing_secret(deps).await } else { None };
+    let mut signers: Vec<PartSigner> = Vec::new();
+    let mut sdk_shapes = Vec::new();
     let mut urls = Vec::with_capacity(parts.len());
     for (part, sha256) in parts {
-        let length = Some(session.plan.size_of(*part));
-        let signed = sign_part(deps, session, part.get(), length, sha256.as_ref(), presigning.clone()).await?;
-        urls.push(part_url(part.get(), &signed, expires_at.clone()));
+        let per_part = PartHeaders { content_length: Some(session.plan.size_of(*part)), sha256: sha256.as_ref().map(Sha256Checksum::as_str) };
+        if let Some(signer) = signers.iter().find(|s| s.shape() == per_part.shape()) {
+            let signed = signer.sign(part.get(), per_part);
+            let headers = signed.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            urls.push(part_url(part.get(), signed.url, headers, expires_at.clone()));
+            continue;
+        }
+        let signed = sign_part(deps, session, part.get(), per_part.content_length, sha256.as_ref(), presigning.clone()).await?;
+        if let Some(secret) = &secret
+            && !sdk_shapes.contains(&per_part.shape())
+        {
+            let headers: Vec<(String, String)> = signed.headers().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+            match PartSigner::from_template(signed.uri(), &headers, part.get(), per_part, secret) {
+                Some(signer) => signers.push(signer),
+                None => {
+                    tracing::warn!(uri = signed.uri(), "the SDK's part URL did not reproduce; the SDK signs every part of this call");
+                    sdk_shapes.push(per_part.shape());
+                }
+            }
+        }
+        urls.push(presigned_part_url(part.get(), &signed, expires_at.clone()));
     }
     Ok(urls)
+}
+
+/// The secret the S3 client signs with, if its provider answers now.
+async fn signing_secret(deps: &Presign) -> Option<String> {
+    let credentials = deps.credentials.as_ref()?.provide_credentials().await.ok()?;
+    Some(credentials.secret_access_key().to_string())
 }
 
 /// One presigned UploadPart URL; the length and SHA-256, when given, are
