@@ -55,7 +55,8 @@ fn batches(owner: &str, bucket: &str, messages: usize) -> VecDeque<SqsEvent> {
                 "key": format!("uploads/{owner}/{file_id}/photo-{i}.png"), "fileName": format!("photo {i}.png"),
                 "size": 1_048_576, "etag": "\"0123456789abcdef0123456789abcdef-1\"",
                 "declaredType": "image/png", "detectedType": "image/png", "kind": "IMAGE",
-                "status": "UPLOADED", "reason": null, "decidedAt": 1_795_356_006u64,
+                "status": "UPLOADED", "reason": null, "mode": "single",
+                "decidedAt": 1_795_356_006u64,
             });
             let mut message = SqsMessage::default();
             message.message_id = Some(uuid::Uuid::new_v4().to_string());

@@ -127,7 +127,63 @@ async fn persist_reports_only_the_failed_messages_of_a_batch() {
     let response = persist::handle(&stack.persist, LambdaEvent::new(event, Context::default())).await.unwrap();
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m2", "m3"]);
+
+    // The same verdict twice in one batch (at-least-once delivery) is no failure.
+    let mut other = good.clone();
+    other["fileId"] = json!(uuid::Uuid::new_v4());
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(json!({ "Records": [
+        { "messageId": "d1", "body": other.to_string() },
+        { "messageId": "d2", "body": other.to_string() },
+        { "messageId": "d3", "body": good.to_string() },
+    ]}))
+    .unwrap();
+    let response = persist::handle(&stack.persist, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    assert_eq!(count_rows(&stack, other["fileId"].as_str().unwrap()).await.0, 1);
     let (_, file) = client.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
     assert_eq!(file["status"], "FAILED", "{file}");
     assert!(file["reason"].as_str().unwrap().starts_with("type_mismatch"));
+}
+
+/// A single PUT records no parts, so its verdict needs nothing from the
+/// session table: persist writes it even while that table is unreachable,
+/// and still reads the table for a multipart verdict (which then fails and
+/// is retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_put_verdict_is_persisted_without_the_session_table() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let unreachable = stack
+        .clients
+        .dynamodb
+        .config()
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    let deps = persist::Persist {
+        db: sluice_shared::db::Db::new(stack.database_url.clone()),
+        sessions: sluice_shared::sessions::SessionStore::new(aws_sdk_dynamodb::Client::from_conf(unreachable), "sessions"),
+    };
+    let verdict = |mode: &str| {
+        let file_id = uuid::Uuid::new_v4();
+        json!({
+            "fileId": file_id, "ownerId": user.id, "bucket": stack.bucket,
+            "key": format!("uploads/{}/{file_id}/a.png", user.id), "fileName": "a.png",
+            "size": 10, "etag": "e", "declaredType": "image/png", "detectedType": "image/png",
+            "kind": "IMAGE", "status": "UPLOADED", "reason": null, "mode": mode, "decidedAt": 0
+        })
+    };
+    let (single, multipart) = (verdict("single"), verdict("multipart"));
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(json!({ "Records": [
+        { "messageId": "single", "body": single.to_string() },
+        { "messageId": "multipart", "body": multipart.to_string() },
+    ]}))
+    .unwrap();
+    let response = persist::handle(&deps, LambdaEvent::new(event, Context::default())).await.unwrap();
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["multipart"]);
+    assert_eq!(count_rows(&stack, single["fileId"].as_str().unwrap()).await, (1, 0));
+    assert_eq!(count_rows(&stack, multipart["fileId"].as_str().unwrap()).await, (0, 0));
 }

@@ -1,11 +1,12 @@
 //! The verdict message inspect sends to SQS and persist writes to Postgres.
 //! It carries no part list: a 10,000-part list would not fit SQS's 256 KB,
-//! so persist reads the parts from the session table.
+//! so persist reads the parts from the session table, unless the mode says
+//! the bytes came in one PUT and there are none.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{FileStatus, Kind};
+use crate::domain::{FileStatus, Kind, UploadMode};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +26,10 @@ pub struct VerdictMessage {
     /// The whole file's SHA-256 (base64) as the client declared it.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// How the bytes arrived, when the session was still known. A single
+    /// PUT records no parts; without a mode persist looks for them.
+    #[serde(default)]
+    pub mode: Option<UploadMode>,
     /// Seconds since the epoch when inspect decided.
     pub decided_at: u64,
 }

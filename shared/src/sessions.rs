@@ -434,6 +434,7 @@ impl UploadCloser {
             status: crate::domain::FileStatus::Failed,
             reason: Some(reason.to_string()),
             sha256: session.sha256.clone(),
+            mode: Some(session.mode),
             decided_at: crate::auth::now_secs(),
         };
         let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;

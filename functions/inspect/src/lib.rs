@@ -125,10 +125,11 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
     }
     tracing::info!(key, accepted = verdict.accepted, reason = ?verdict.reason, "verdict");
 
-    let (file_name, sha256) = match session {
-        Some(s) => (s.file_name, s.sha256),
+    let (file_name, sha256, mode) = match session {
+        Some(s) => (s.file_name, s.sha256, Some(s.mode)),
         None => (
             FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(),
+            None,
             None,
         ),
     };
@@ -146,6 +147,7 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         status: if verdict.accepted { FileStatus::Uploaded } else { FileStatus::Failed },
         reason: verdict.reason,
         sha256,
+        mode,
         decided_at: now_secs(),
     };
     deps.sqs
