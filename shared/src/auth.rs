@@ -87,13 +87,21 @@ impl TokenVerifier {
     }
 }
 
-/// Argon2id with the crate's defaults (19 MiB, 2 passes), run off the async
-/// threads because it is deliberately slow.
+/// Argon2id at 9 MiB and 4 passes: one of OWASP's equal-strength settings
+/// (with 19 MiB and 2, the crate's default), chosen so that a sign-in keeps
+/// the auth function under 20 MB. Hashes stored with other settings carry
+/// them, and still verify.
+fn hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(9 * 1024, 4, 1, None).expect("valid Argon2 parameters");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Hashes off the async threads, because it is deliberately slow.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
         let salt = SaltString::generate(&mut OsRng);
-        argon2::Argon2::default()
+        hasher()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(|e| ApiError::unavailable("password hashing", e))
@@ -105,13 +113,13 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 /// Checks `password` against a stored hash; `None` (no such user) still
 /// spends the same time so timing does not reveal which emails exist.
 pub async fn verify_password(password: String, stored: Option<String>) -> bool {
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$x1Jq1V3Gf7aW0b1mzC6kGd3wSg9yPpKfQk1Vx2cG0bE";
+    const DUMMY: &str = "$argon2id$v=19$m=9216,t=4,p=1$c29tZXNhbHRzb21lc2FsdA$x1Jq1V3Gf7aW0b1mzC6kGd3wSg9yPpKfQk1Vx2cG0bE";
     let known = stored.is_some();
     let hash = stored.unwrap_or_else(|| DUMMY.to_string());
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
         let Ok(parsed) = PasswordHash::new(&hash) else { return false };
-        argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
+        hasher().verify_password(password.as_bytes(), &parsed).is_ok() && known
     })
     .await
     .unwrap_or(false)
@@ -124,9 +132,19 @@ mod tests {
     #[tokio::test]
     async fn passwords_verify_only_themselves() {
         let hash = hash_password("correct horse".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"));
+        assert!(hash.starts_with("$argon2id$v=19$m=9216,t=4,p=1$"), "{hash}");
         assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
         assert!(!verify_password("wrong horse".into(), Some(hash)).await);
         assert!(!verify_password("correct horse".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn hashes_stored_with_the_old_settings_still_verify() {
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        let salt = SaltString::generate(&mut OsRng);
+        let old = argon2::Argon2::default().hash_password(b"correct horse", &salt).unwrap().to_string();
+        assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{old}");
+        assert!(verify_password("correct horse".into(), Some(old.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(old)).await);
     }
 }
