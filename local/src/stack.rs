@@ -109,7 +109,10 @@ impl Drop for Stack {
 
 fn sdk_config() -> SdkConfig {
     let credentials = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "sluice-local");
+    let env = sluice_shared::config::Env::from_pairs(std::iter::empty::<(&str, &str)>());
+    let http = sluice_shared::aws::https_client(&env).expect("the built-in AWS roots load");
     SdkConfig::builder()
+        .http_client(http)
         .region(Region::new(REGION))
         .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
         .behavior_version(BehaviorVersion::latest())
