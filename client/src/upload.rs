@@ -113,22 +113,77 @@ struct Part {
     len: u64,
 }
 
-/// One part: hashed, signed with its SHA-256 (so S3 refuses other bytes),
-/// PUT, and recorded. A failed PUT is retried with a fresh URL.
-async fn send_part(api: &Api, file_id: &str, path: &Path, part: Part, bar: &ProgressBar) -> Result<()> {
+/// A part hashed and signed with its SHA-256 (so S3 refuses other bytes),
+/// ready to PUT.
+struct Prepared {
+    part: Part,
+    sha256: String,
+    signed: Value,
+}
+
+/// A part whose bytes S3 holds, to be recorded.
+struct Sent {
+    part: Part,
+    sha256: String,
+    etag: String,
+}
+
+async fn sign(api: &Api, file_id: &str, part: &Part, sha256: &str) -> Result<Value, Failure> {
+    let signing = json!({ "parts": [{ "partNumber": part.number, "checksumSha256": sha256 }] });
+    Ok(api.post(&format!("/uploads/{file_id}/parts"), signing).await?["parts"][0].take())
+}
+
+async fn prepare(api: &Api, file_id: &str, path: &Path, part: Part) -> Result<Prepared> {
     let sha256 = sha256_of(path, part.offset, part.len).await?;
-    let etag = api::retried(&format!("part {}", part.number), || async {
-        let signing = json!({ "parts": [{ "partNumber": part.number, "checksumSha256": sha256 }] });
-        let signed = api.post(&format!("/uploads/{file_id}/parts"), signing).await?;
-        put_range(&api.http, &signed["parts"][0], path, part.offset, part.len, bar).await
+    let signed = api::retried(&format!("signing part {}", part.number), || sign(api, file_id, &part, &sha256))
+        .await
+        .map_err(|e| anyhow!("part {}: {e}", part.number))?;
+    Ok(Prepared { part, sha256, signed })
+}
+
+/// PUTs a prepared part; a failed PUT is retried with a fresh URL.
+async fn put_part(api: &Api, file_id: &str, path: &Path, prepared: Prepared, bar: &ProgressBar) -> Result<Sent> {
+    let Prepared { part, sha256, signed } = prepared;
+    let mut first = Some(signed);
+    let etag = api::retried(&format!("part {}", part.number), || {
+        let ready = first.take();
+        let (part, sha256) = (&part, &sha256);
+        async move {
+            let signed = match ready {
+                Some(signed) => signed,
+                None => sign(api, file_id, part, sha256).await?,
+            };
+            put_range(&api.http, &signed, path, part.offset, part.len, bar).await
+        }
     })
     .await
     .map_err(|e| match e {
         Failure::Refused { code, .. } if code == "bad_digest" => anyhow!("{} changed while it was being uploaded; run the command again", path.display()),
         other => anyhow!("part {}: {other}", part.number),
     })?;
+    Ok(Sent { part, sha256, etag })
+}
+
+async fn record(api: &Api, file_id: &str, sent: Sent) -> Result<()> {
+    let Sent { part, sha256, etag } = sent;
     let record = json!({ "partNumber": part.number, "etag": etag, "size": part.len, "checksumSha256": sha256 });
     api.post(&format!("/uploads/{file_id}/chunks"), record).await.with_context(|| format!("recording part {}", part.number))?;
+    Ok(())
+}
+
+/// The missing parts through three overlapping stages, each `parallel`
+/// wide: hash and sign ahead, PUT, record. The PUTs, which carry the bytes,
+/// never wait on the API calls around them.
+async fn send_parts(api: &Api, file_id: &str, path: &Path, parts: Vec<Part>, parallel: usize, bar: &ProgressBar) -> Result<()> {
+    futures::stream::iter(parts)
+        .map(|part| prepare(api, file_id, path, part))
+        .buffered(parallel)
+        .map_ok(|prepared| put_part(api, file_id, path, prepared, bar))
+        .try_buffer_unordered(parallel)
+        .map_ok(|sent| record(api, file_id, sent))
+        .try_buffer_unordered(parallel)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(())
 }
 
@@ -178,10 +233,7 @@ pub async fn upload_file(api: &Api, path: &Path, options: &Options, bar: &Progre
             })
             .collect();
         bar.set_position(size - missing.iter().map(|p| p.len).sum::<u64>());
-        futures::stream::iter(missing.into_iter().map(|part| send_part(api, &file_id, path, part, bar)))
-            .buffer_unordered(options.parallel.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        send_parts(api, &file_id, path, missing, options.parallel.max(1), bar).await?;
         api.post(&format!("/uploads/{file_id}/complete"), json!({})).await.context("completing the upload")?;
     }
     in_flight.lock().unwrap().retain(|(id, _)| *id != file_id);
