@@ -92,7 +92,10 @@ pub async fn run(
     });
     for (function, _) in FUNCTIONS {
         let ours = summarise(&measured[function], &bin_dir.join(function))?;
-        let ratio = ours.total() / floor.total();
+        // The cold start is the init, as Lambda reports it (Init Duration)
+        // and lambda-perf compares runtimes by it. The first invocation is
+        // shown beside it: it reads stores the floor never touches.
+        let ratio = ours.init / floor.init;
         let met = ratio <= MAX_RATIO && ours.rss <= MAX_RSS && ours.size <= MAX_SIZE;
         let failed = if ours.failed {
             " (answered an error)"
@@ -105,7 +108,7 @@ pub async fn run(
             reference: floor.describe(),
             ratio: Some(ratio),
             target: format!(
-                "≤ {MAX_RATIO}× floor, ≤ {}, ≤ {}",
+                "init ≤ {MAX_RATIO}× floor's, ≤ {}, ≤ {}",
                 megabytes(MAX_RSS),
                 megabytes(MAX_SIZE)
             ),
