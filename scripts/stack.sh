@@ -40,7 +40,7 @@ run_pg "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$pg_root/pg.log" \
   || { tail -n 20 "$pg_root/pg.log"; exit 1; }
 
 moto_port=$(free_port)
-.venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
+.venv/bin/python scripts/moto_serial.py 127.0.0.1 "$moto_port" >"$state/moto.log" 2>&1 &
 moto_pid=$!
 
 stop() {
