@@ -118,7 +118,8 @@ async fn an_upload_being_completed_cannot_be_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_nobody_finishes_is_swept_when_its_session_expires() {
     let stack = spawn_stack_with(|opts| {
-        opts.extra_env.push(("SESSION_TTL_SECONDS".into(), "3".into()));
+        // Long enough to start, PUT and record one part on a loaded CI machine.
+        opts.extra_env.push(("SESSION_TTL_SECONDS".into(), "10".into()));
         opts.sweep_every = std::time::Duration::from_secs(1);
     })
     .await;
