@@ -1,11 +1,13 @@
-"""moto's server with one request at a time.
+"""moto's server with one DynamoDB request at a time.
 
 moto runs each DynamoDB transaction against a deep copy of the table and
 restores that copy when a condition fails, so two transactions served at
 once can erase each other: a refused quota charge undid a concurrent
 accepted one, and more uploads started than the quota holds. DynamoDB
-serialises them; so does this. Connections are still threaded (keep-alive
-clients never block each other), only the handling of requests is not.
+serialises them; so does this. Only DynamoDB requests take the lock: an SQS
+long poll holds its request for up to a second, and DynamoDB calls queued
+behind it made every start, record and complete wait that long.
+Connections stay threaded (keep-alive clients never block each other).
 
 Usage: moto_serial.py HOST PORT
 """
@@ -23,6 +25,9 @@ one_at_a_time = threading.Lock()
 
 
 def app(environ, start_response):
+    # DynamoDB's JSON protocol names the operation in X-Amz-Target: "DynamoDB_20120810.PutItem".
+    if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        return backend(environ, start_response)
     with one_at_a_time:
         # The body is produced inside the lock: moto reads its state while writing it.
         return list(backend(environ, start_response))
