@@ -93,7 +93,7 @@ async fn inspect_object(
     write_png(&path, size).await?;
     stack
         .clients
-        .s3
+        .s3()
         .put_object()
         .bucket(&stack.bucket)
         .key(&key)
@@ -141,7 +141,7 @@ async fn inspect_object(
     }
     let _ = stack
         .clients
-        .s3
+        .s3()
         .delete_object()
         .bucket(&stack.bucket)
         .key(&key)

@@ -137,7 +137,7 @@ impl Cli {
 /// else: create, sign, PUT `concurrency` parts at a time, complete.
 async fn raw_upload(stack: &Stack, file: &Path, scale: &Scale) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let s3 = &stack.clients.s3;
+    let s3 = &stack.clients.s3();
     let key = format!("raw/{}.png", uuid::Uuid::new_v4());
     let plan = PartPlan::for_size(scale.upload_size, u64::MAX)?;
     let created = s3

@@ -88,7 +88,7 @@ async fn wait_for_puts(stack: &sluice_local::Stack, at_least: u32) {
 }
 
 async fn multipart_uploads(stack: &sluice_local::Stack) -> usize {
-    stack.clients.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap().uploads().len()
+    stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap().uploads().len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,12 +124,7 @@ pub fn local_clients(s3_url: &str, moto_url: &str) -> Clients {
     let s3 = aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(s3_url).force_path_style(true).build();
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(moto_url).build();
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(moto_url).build();
-    Clients {
-        s3: aws_sdk_s3::Client::from_conf(s3),
-        sqs: aws_sdk_sqs::Client::from_conf(sqs),
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
-        credentials: sdk.credentials_provider(),
-    }
+    Clients::from_configs(s3, sqs, dynamodb, sdk.credentials_provider())
 }
 
 /// Creates the stack's database if needed and applies migrations.
@@ -214,7 +209,7 @@ async fn with_cors(
 
 async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String, BoxError> {
     let attributes = clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::QueueArn)
@@ -228,15 +223,15 @@ async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String, BoxErro
 }
 
 async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, table: &str) -> Result<(String, String, String), BoxError> {
-    if clients.s3.head_bucket().bucket(bucket).send().await.is_err() {
-        clients.s3.create_bucket().bucket(bucket).send().await.map_err(describe)?;
+    if clients.s3().head_bucket().bucket(bucket).send().await.is_err() {
+        clients.s3().create_bucket().bucket(bucket).send().await.map_err(describe)?;
     }
-    let dlq = clients.sqs.create_queue().queue_name(format!("{}-verdicts-dlq", opts.name)).send().await.map_err(describe)?;
+    let dlq = clients.sqs().create_queue().queue_name(format!("{}-verdicts-dlq", opts.name)).send().await.map_err(describe)?;
     let dlq_url = dlq.queue_url.unwrap_or_default();
     let dlq_arn = queue_arn(clients, &dlq_url).await?;
     let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": opts.max_receive_count.to_string() });
     let queue = clients
-        .sqs
+        .sqs()
         .create_queue()
         .queue_name(format!("{}-verdicts", opts.name))
         .attributes(QueueAttributeName::VisibilityTimeout, opts.visibility_timeout_secs.to_string())
@@ -247,10 +242,10 @@ async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, 
     let queue_url = queue.queue_url.unwrap_or_default();
     let queue_arn = queue_arn(clients, &queue_url).await?;
 
-    let exists = clients.dynamodb.describe_table().table_name(table).send().await.is_ok();
+    let exists = clients.dynamodb().describe_table().table_name(table).send().await.is_ok();
     if !exists {
         clients
-            .dynamodb
+            .dynamodb()
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
@@ -262,7 +257,7 @@ async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, 
             .await
             .map_err(describe)?;
         clients
-            .dynamodb
+            .dynamodb()
             .update_time_to_live()
             .table_name(table)
             .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name("purgeAt").enabled(true).build()?)
@@ -325,7 +320,7 @@ impl Stack {
             s3_task,
             tokio::spawn(serve_api(listener, api.clone())),
             tokio::spawn(deliver_s3_events(created, inspect.clone())),
-            tokio::spawn(poll_queue(clients.sqs.clone(), queue_url.clone(), queue_arn, persist.clone())),
+            tokio::spawn(poll_queue(clients.sqs(), queue_url.clone(), queue_arn, persist.clone())),
             tokio::spawn(sweep_on_schedule(sweeper.clone(), opts.sweep_every)),
         ];
         Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, sweeper, s3_probe, tasks })

@@ -39,7 +39,7 @@ async fn put_part(client: &Client, user: &User, upload_id: &str, n: u32, bytes: 
 }
 
 async fn uploads_in_progress(stack: &sluice_local::Stack) -> usize {
-    let listed = stack.clients.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
     listed.uploads().len()
 }
 

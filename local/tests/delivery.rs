@@ -18,7 +18,7 @@ async fn count_rows(stack: &sluice_local::Stack, file_id: &str) -> (i64, i64) {
 async fn queue_is_drained(stack: &sluice_local::Stack, queue_url: &str) -> bool {
     let attrs = stack
         .clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::All)
@@ -83,7 +83,7 @@ async fn a_message_that_always_fails_reaches_the_dlq_while_the_rest_is_persisted
     let poison = "this is not a verdict";
     let sent = stack
         .clients
-        .sqs
+        .sqs()
         .send_message_batch()
         .queue_url(&stack.queue_url)
         .entries(SendMessageBatchRequestEntry::builder().id("good").message_body(verdict.to_string()).build().unwrap())
@@ -94,7 +94,7 @@ async fn a_message_that_always_fails_reaches_the_dlq_while_the_rest_is_persisted
     assert!(sent.failed.is_empty());
 
     eventually(30, "the poison message in the DLQ", || async {
-        let out = stack.clients.sqs.receive_message().queue_url(&stack.dlq_url).send().await.unwrap();
+        let out = stack.clients.sqs().receive_message().queue_url(&stack.dlq_url).send().await.unwrap();
         out.messages.unwrap_or_default().iter().any(|m| m.body() == Some(poison))
     })
     .await;
@@ -156,7 +156,7 @@ async fn a_single_put_verdict_is_persisted_without_the_session_table() {
     let user = client.new_user().await;
     let unreachable = stack
         .clients
-        .dynamodb
+        .dynamodb()
         .config()
         .to_builder()
         .endpoint_url("http://127.0.0.1:9")

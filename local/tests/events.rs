@@ -102,7 +102,7 @@ async fn every_sample_event_is_handled_as_documented() {
     let key = format!("uploads/{user_id}/{inspected_id}/holiday video (1).mp4");
     stack
         .clients
-        .s3
+        .s3()
         .put_object()
         .bucket(&stack.bucket)
         .key(&key)

@@ -105,7 +105,7 @@ async fn a_deleted_file_is_gone_from_s3_and_from_every_route() {
     client.wait_final(&owner, &kept).await;
     let key = format!("uploads/{}/{id}/gone.png", owner.id);
     let exists = |key: String| {
-        let s3 = stack.clients.s3.clone();
+        let s3 = stack.clients.s3();
         let bucket = stack.bucket.clone();
         async move { s3.head_object().bucket(bucket).key(key).send().await.is_ok() }
     };

@@ -13,12 +13,12 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 async fn objects_under(stack: &sluice_local::Stack, prefix: &str) -> usize {
-    let listed = stack.clients.s3.list_objects_v2().bucket(&stack.bucket).prefix(prefix).send().await.unwrap();
+    let listed = stack.clients.s3().list_objects_v2().bucket(&stack.bucket).prefix(prefix).send().await.unwrap();
     listed.contents().len()
 }
 
 fn ledger(stack: &sluice_local::Stack) -> QuotaLedger {
-    QuotaLedger::new(stack.clients.dynamodb.clone(), &stack.table)
+    QuotaLedger::new(stack.clients.dynamodb(), &stack.table)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use common::*;
 
 /// The multipart uploads S3 still holds under a key prefix.
 async fn uploads_in_s3(stack: &sluice_local::Stack, prefix: &str) -> Vec<String> {
-    let listed = stack.clients.s3.list_multipart_uploads().bucket(&stack.bucket).prefix(prefix).send().await.unwrap();
+    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).prefix(prefix).send().await.unwrap();
     listed.uploads().iter().filter_map(|u| u.upload_id.clone()).collect()
 }
 

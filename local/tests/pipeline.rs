@@ -36,7 +36,7 @@ async fn small_and_large_files_go_up_in_parts_and_end_uploaded_with_their_type()
 
     // The object S3 holds is byte for byte what was sent.
     let key = format!("uploads/{}/{}/clip.mp4", user.id, upload.file_id);
-    let object = stack.clients.s3.get_object().bucket(&stack.bucket).key(&key).send().await.unwrap();
+    let object = stack.clients.s3().get_object().bucket(&stack.bucket).key(&key).send().await.unwrap();
     let stored = object.body.collect().await.unwrap().into_bytes();
     assert!(stored.as_ref() == large.as_slice(), "stored object differs from the upload");
 }
@@ -54,7 +54,7 @@ async fn an_executable_named_jpg_ends_failed_and_its_object_is_gone() {
     assert_eq!(file["detectedType"], "application/x-executable");
 
     let key = format!("uploads/{}/{id}/cat.jpg", user.id);
-    let head = stack.clients.s3.head_object().bucket(&stack.bucket).key(&key).send().await;
+    let head = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await;
     assert!(head.unwrap_err().into_service_error().is_not_found(), "the refused object must be removed");
 
     // A PNG declared as a PDF is refused for the mismatch.
@@ -88,7 +88,7 @@ async fn the_local_s3_refuses_tampered_and_oversized_parts() {
     let resp = client.http.put(url).body(longer).send().await.unwrap();
     assert_eq!(resp.status(), 403, "a part larger than planned must be refused");
 
-    let parts = stack.clients.s3.list_parts().bucket(&stack.bucket).key(format!("uploads/{}/{}/p.png", user.id, upload.file_id))
+    let parts = stack.clients.s3().list_parts().bucket(&stack.bucket).key(format!("uploads/{}/{}/p.png", user.id, upload.file_id))
         .upload_id(upload_id(&upload)).send().await.unwrap();
     assert!(parts.parts().is_empty(), "refused bodies must not be stored");
 

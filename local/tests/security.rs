@@ -77,7 +77,7 @@ fn valid_body(path: &str, method: &str) -> Option<Value> {
 }
 
 async fn multipart_uploads(stack: &sluice_local::Stack) -> usize {
-    let listed = stack.clients.s3.list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
+    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
     listed.uploads().len()
 }
 
@@ -88,7 +88,7 @@ async fn every_bad_token_is_refused_on_every_route_before_any_work() {
     let owner = client.new_user().await;
     let upload = client.start(&owner, "mine.png", "image/png", 1000).await;
     let tokens = bad_tokens(&stack, &owner);
-    let ledger = sluice_shared::quota::QuotaLedger::new(stack.clients.dynamodb.clone(), &stack.table);
+    let ledger = sluice_shared::quota::QuotaLedger::new(stack.clients.dynamodb(), &stack.table);
     let owner_id = owner.id.parse().unwrap();
     assert_eq!((multipart_uploads(&stack).await, ledger.used(owner_id).await.unwrap()), (1, 1000));
 
@@ -147,7 +147,7 @@ async fn hostile_file_names_are_stored_safely_and_downloaded_under_their_own_nam
 
         // The key stays inside the user's folder, in plain ASCII.
         let (_, state) = client.call("GET", &format!("/uploads/{file_id}"), Some(&user.token), None).await;
-        let listed = stack.clients.s3.list_objects_v2().bucket(&stack.bucket).prefix(format!("uploads/{}/{file_id}/", user.id)).send().await.unwrap();
+        let listed = stack.clients.s3().list_objects_v2().bucket(&stack.bucket).prefix(format!("uploads/{}/{file_id}/", user.id)).send().await.unwrap();
         let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(keys.len(), 1, "{sent:?}: {keys:?} {state}");
         let segment = keys[0].rsplit('/').next().unwrap();

@@ -393,9 +393,9 @@ pub struct UploadCloser {
 impl UploadCloser {
     pub fn from_env(env: &crate::config::Env, clients: &crate::aws::Clients, settings: &crate::config::UploadSettings) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
-            s3: clients.s3.clone(),
-            sqs: clients.sqs.clone(),
-            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
+            s3: clients.s3(),
+            sqs: clients.sqs(),
+            quota: QuotaLedger::new(clients.dynamodb(), &settings.sessions_table),
             bucket: settings.bucket.clone(),
             verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
         })

@@ -45,9 +45,9 @@ impl Files {
         }
         Ok(Self {
             db: Db::new(config::database_url(env)?),
-            s3: clients.s3.clone(),
-            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
-            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
+            s3: clients.s3(),
+            sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
+            quota: QuotaLedger::new(clients.dynamodb(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
             download_ttl_secs,
         })

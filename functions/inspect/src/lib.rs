@@ -35,10 +35,10 @@ impl Inspect {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let upload = UploadSettings::from_env(env)?;
         Ok(Self {
-            s3: clients.s3.clone(),
-            sqs: clients.sqs.clone(),
-            sessions: SessionStore::new(clients.dynamodb.clone(), &upload.sessions_table),
-            quota: QuotaLedger::new(clients.dynamodb.clone(), &upload.sessions_table),
+            s3: clients.s3(),
+            sqs: clients.sqs(),
+            sessions: SessionStore::new(clients.dynamodb(), &upload.sessions_table),
+            quota: QuotaLedger::new(clients.dynamodb(), &upload.sessions_table),
             policy: upload.allowed_types,
             settings: InspectSettings::from_env(env)?,
         })

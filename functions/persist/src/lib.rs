@@ -22,7 +22,7 @@ impl Persist {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         Ok(Self {
             db: Db::new(config::database_url(env)?),
-            sessions: SessionStore::new(clients.dynamodb.clone(), env.required("SESSIONS_TABLE")?),
+            sessions: SessionStore::new(clients.dynamodb(), env.required("SESSIONS_TABLE")?),
         })
     }
 }

@@ -47,10 +47,10 @@ impl Presign {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
-            s3: clients.s3.clone(),
-            credentials: clients.credentials.clone(),
-            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
-            quota: QuotaLedger::new(clients.dynamodb.clone(), &settings.sessions_table),
+            s3: clients.s3(),
+            credentials: clients.credentials(),
+            sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
+            quota: QuotaLedger::new(clients.dynamodb(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
             settings,
         })

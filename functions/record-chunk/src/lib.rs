@@ -20,7 +20,7 @@ impl RecordChunk {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
-            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
+            sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
         })
     }

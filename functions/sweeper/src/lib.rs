@@ -19,7 +19,7 @@ impl Sweeper {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
         Ok(Self {
-            sessions: SessionStore::new(clients.dynamodb.clone(), &settings.sessions_table),
+            sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
             closer: UploadCloser::from_env(env, clients, &settings)?,
         })
     }
