@@ -39,6 +39,7 @@ fn every_benchmark_runs_and_reports_its_figures() {
         "Inspection: 2 MiB",
         "Persist: verdicts/s",
         "Upload: 16 MiB",
+        "against PUTs that also carry each part's SHA-256",
         "Upload: complete → UPLOADED",
     ];
     for name in expected {
