@@ -178,7 +178,7 @@ impl PartSigner {
         canonical.push_str("\nUNSIGNED-PAYLOAD");
         let mut string_to_sign = String::with_capacity(self.string_to_sign_head.len() + 64);
         string_to_sign.push_str(&self.string_to_sign_head);
-        string_to_sign.push_str(&hex(&Sha256::digest(canonical.as_bytes())));
+        string_to_sign.push_str(&hex::encode(Sha256::digest(canonical.as_bytes())));
         let signature = calculate_signature(&self.signing_key, string_to_sign.as_bytes());
 
         let mut url = String::with_capacity(self.base.len() + 1024);
@@ -204,14 +204,6 @@ fn decode(value: &str) -> String {
 
 fn encode(value: &str) -> String {
     utf8_percent_encode(value, SIGV4_QUERY).to_string()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 /// Midnight UTC of `yyyymmdd`, the only part of the time the key uses.
