@@ -14,7 +14,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 use sluice_local::Stack;
-use sluice_shared::domain::PartPlan;
+use sluice_shared::domain::{PartPlan, Sha256Checksum};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::api::{Api, User};
@@ -198,11 +198,8 @@ async fn raw_upload(
                     .await?;
                 let mut bytes = vec![0u8; plan.size_of(part) as usize];
                 reader.read_exact(&mut bytes).await?;
-                let sha256 = (checksums == Checksums::Sha256).then(|| {
-                    use base64::Engine;
-                    use sha2::Digest;
-                    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes))
-                });
+                let sha256 = (checksums == Checksums::Sha256)
+                    .then(|| Sha256Checksum::of(&bytes).into_string());
                 let signed = s3
                     .upload_part()
                     .bucket(&stack.bucket)
