@@ -5,7 +5,9 @@
 //! time and expiry; only the part number and the signed header values
 //! differ. So the SDK signs the first part of each shape as before, its URL
 //! becomes the template, and the remaining parts are signed from it with a
-//! signing key derived once: one SHA-256 and one HMAC per URL.
+//! signing key derived once: one SHA-256 and one HMAC per URL. The long
+//! shared start of each canonical request is hashed once and the HMAC is
+//! keyed once; per URL only their saved states are cloned and carried on.
 //!
 //! A template is only used after the signer has re-derived the SDK's own
 //! signature for it byte for byte; anything else (rotated credentials, an
@@ -13,7 +15,8 @@
 
 use std::time::SystemTime;
 
-use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
+use aws_sigv4::sign::v4::generate_signing_key;
+use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
@@ -52,15 +55,16 @@ pub struct PartSigner {
     /// The template's query pairs in its order, still encoded; the part
     /// number and the signature are replaced per part.
     query: Vec<(String, String)>,
-    /// The canonical request up to the part number's value, and from the
-    /// query after it to the end of the query.
-    canonical_head: String,
+    /// SHA-256 state after the canonical request up to the part number's
+    /// value; then the rest of the query, to the end of the query.
+    canonical_head: Sha256,
     canonical_tail: String,
     /// Signed headers other than the per-part ones, by lowercase name.
     fixed_headers: Vec<(String, String)>,
     signed_names: String,
     string_to_sign_head: String,
-    signing_key: Vec<u8>,
+    /// HMAC-SHA256 keyed with the derived signing key.
+    keyed_mac: Hmac<Sha256>,
 }
 
 impl PartSigner {
@@ -131,14 +135,15 @@ impl PartSigner {
         }
         canonical_tail.push('\n');
 
+        let signing_key = generate_signing_key(secret, day(date)?, region, service);
         let signer = Self {
             shape,
             base: base.to_string(),
             query,
-            canonical_head,
+            canonical_head: Sha256::new_with_prefix(canonical_head.as_bytes()),
             canonical_tail,
             fixed_headers,
-            signing_key: generate_signing_key(secret, day(date)?, region, service).as_ref().to_vec(),
+            keyed_mac: Hmac::new_from_slice(signing_key.as_ref()).ok()?,
             string_to_sign_head: format!("AWS4-HMAC-SHA256\n{date_time}\n{scope}\n"),
             signed_names,
         };
@@ -153,33 +158,29 @@ impl PartSigner {
     /// The URL and headers for `part`, which must have the template's shape.
     pub fn sign(&self, part: u32, per_part: PartHeaders) -> SignedPart {
         debug_assert_eq!(per_part.shape(), self.shape);
-        let mut headers = self.fixed_headers.clone();
-        if let Some(length) = per_part.content_length {
-            headers.push((CONTENT_LENGTH.to_string(), length.to_string()));
-        }
-        if let Some(sha256) = per_part.sha256 {
-            headers.push((CHECKSUM_SHA256.to_string(), sha256.trim().to_string()));
-        }
+        let length = per_part.content_length.map(|n| n.to_string());
+        let mut headers: Vec<(&str, &str)> = self.fixed_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        headers.extend(length.as_deref().map(|length| (CONTENT_LENGTH, length)));
+        headers.extend(per_part.sha256.map(|sha256| (CHECKSUM_SHA256, sha256.trim())));
         headers.sort_unstable();
         let part = part.to_string();
 
-        let mut canonical = String::with_capacity(self.canonical_head.len() + self.canonical_tail.len() + 256);
-        canonical.push_str(&self.canonical_head);
-        canonical.push_str(&part);
-        canonical.push_str(&self.canonical_tail);
+        let mut canonical = self.canonical_head.clone();
+        canonical.update(&part);
+        canonical.update(&self.canonical_tail);
         for (name, value) in &headers {
-            canonical.push_str(name);
-            canonical.push(':');
-            canonical.push_str(value);
-            canonical.push('\n');
+            canonical.update(name);
+            canonical.update(":");
+            canonical.update(value);
+            canonical.update("\n");
         }
-        canonical.push('\n');
-        canonical.push_str(&self.signed_names);
-        canonical.push_str("\nUNSIGNED-PAYLOAD");
-        let mut string_to_sign = String::with_capacity(self.string_to_sign_head.len() + 64);
-        string_to_sign.push_str(&self.string_to_sign_head);
-        string_to_sign.push_str(&hex::encode(Sha256::digest(canonical.as_bytes())));
-        let signature = calculate_signature(&self.signing_key, string_to_sign.as_bytes());
+        canonical.update("\n");
+        canonical.update(&self.signed_names);
+        canonical.update("\nUNSIGNED-PAYLOAD");
+        let mut mac = self.keyed_mac.clone();
+        mac.update(self.string_to_sign_head.as_bytes());
+        mac.update(hex_of(&canonical.finalize()).as_str().as_bytes());
+        let signature = hex_of(&mac.finalize().into_bytes());
 
         let mut url = String::with_capacity(self.base.len() + 1024);
         url.push_str(&self.base);
@@ -189,12 +190,27 @@ impl PartSigner {
             url.push('=');
             url.push_str(match name.as_str() {
                 "partNumber" => &part,
-                "X-Amz-Signature" => &signature,
+                "X-Amz-Signature" => signature.as_str(),
                 _ => value,
             });
         }
-        headers.retain(|(name, _)| name != "host");
+        let headers = headers.into_iter().filter(|(name, _)| *name != "host").map(|(n, v)| (n.to_string(), v.to_string())).collect();
         SignedPart { url, headers }
+    }
+}
+
+/// Lowercase hex of a SHA-256, without an allocation.
+fn hex_of(digest: &[u8]) -> HexDigest {
+    let mut out = [0; 64];
+    hex::encode_to_slice(digest, &mut out).expect("a SHA-256 is 32 bytes");
+    HexDigest(out)
+}
+
+struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex is ASCII")
     }
 }
 
