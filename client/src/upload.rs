@@ -128,17 +128,31 @@ struct Sent {
     etag: String,
 }
 
-async fn sign(api: &Api, file_id: &str, part: &Part, sha256: &str) -> Result<Value, Failure> {
-    let signing = json!({ "parts": [{ "partNumber": part.number, "checksumSha256": sha256 }] });
-    Ok(api.post(&format!("/uploads/{file_id}/parts"), signing).await?["parts"][0].take())
+/// Signs `parts` (each with its SHA-256) in one call.
+async fn sign(api: &Api, file_id: &str, parts: &[(&Part, &str)]) -> Result<Vec<Value>, Failure> {
+    let wanted: Vec<Value> = parts.iter().map(|(part, sha256)| json!({ "partNumber": part.number, "checksumSha256": sha256 })).collect();
+    let mut answer = api.post(&format!("/uploads/{file_id}/parts"), json!({ "parts": wanted })).await?;
+    let signed = match answer["parts"].take() {
+        Value::Array(signed) => signed,
+        _ => Vec::new(),
+    };
+    let numbers: Vec<Option<u64>> = signed.iter().map(|s| s["partNumber"].as_u64()).collect();
+    if numbers.iter().copied().ne(parts.iter().map(|(part, _)| Some(u64::from(part.number)))) {
+        return Err(Failure::Transient(format!("the API signed parts {numbers:?}, not the {} asked for", parts.len())));
+    }
+    Ok(signed)
 }
 
-async fn prepare(api: &Api, file_id: &str, path: &Path, part: Part) -> Result<Prepared> {
-    let sha256 = sha256_of(path, part.offset, part.len).await?;
-    let signed = api::retried(&format!("signing part {}", part.number), || sign(api, file_id, &part, &sha256))
+/// Hashes a group of parts and signs them together: one API call (one
+/// Lambda invocation, one session read) per group rather than per part.
+async fn prepare(api: &Api, file_id: &str, path: &Path, parts: Vec<Part>) -> Result<Vec<Prepared>> {
+    let hashes = futures::future::try_join_all(parts.iter().map(|part| sha256_of(path, part.offset, part.len))).await?;
+    let (first, last) = (parts.first().map_or(0, |p| p.number), parts.last().map_or(0, |p| p.number));
+    let pairs: Vec<(&Part, &str)> = parts.iter().zip(hashes.iter().map(String::as_str)).collect();
+    let signed = api::retried(&format!("signing parts {first}-{last}"), || sign(api, file_id, &pairs))
         .await
-        .map_err(|e| anyhow!("part {}: {e}", part.number))?;
-    Ok(Prepared { part, sha256, signed })
+        .map_err(|e| anyhow!("parts {first}-{last}: {e}"))?;
+    Ok(parts.into_iter().zip(hashes).zip(signed).map(|((part, sha256), signed)| Prepared { part, sha256, signed }).collect())
 }
 
 /// PUTs a prepared part; a failed PUT is retried with a fresh URL.
@@ -151,7 +165,7 @@ async fn put_part(api: &Api, file_id: &str, path: &Path, prepared: Prepared, bar
         async move {
             let signed = match ready {
                 Some(signed) => signed,
-                None => sign(api, file_id, part, sha256).await?,
+                None => sign(api, file_id, &[(part, sha256.as_str())]).await?.swap_remove(0),
             };
             put_range(&api.http, &signed, path, part.offset, part.len, bar).await
         }
@@ -172,12 +186,16 @@ async fn record(api: &Api, file_id: &str, sent: Sent) -> Result<()> {
 }
 
 /// The missing parts through three overlapping stages, each `parallel`
-/// wide: hash and sign ahead, PUT, record. The PUTs, which carry the bytes,
-/// never wait on the API calls around them.
+/// wide: hash and sign ahead (a group of `parallel` parts per call, two
+/// groups ahead), PUT, record. The PUTs, which carry the bytes, never wait
+/// on the API calls around them.
 async fn send_parts(api: &Api, file_id: &str, path: &Path, parts: Vec<Part>, parallel: usize, bar: &ProgressBar) -> Result<()> {
     futures::stream::iter(parts)
-        .map(|part| prepare(api, file_id, path, part))
-        .buffered(parallel)
+        .chunks(parallel)
+        .map(|group| prepare(api, file_id, path, group))
+        .buffered(2)
+        .map_ok(|prepared| futures::stream::iter(prepared.into_iter().map(Ok)))
+        .try_flatten()
         .map_ok(|prepared| put_part(api, file_id, path, prepared, bar))
         .try_buffer_unordered(parallel)
         .map_ok(|sent| record(api, file_id, sent))
