@@ -313,7 +313,7 @@ async fn complete_to_uploaded(
     }
     let resp = put.send().await?.error_for_status()?;
     let etag = etag_of(&resp)?;
-    let record = json!({ "partNumber": 1, "etag": etag, "size": bytes.len() });
+    let record = json!({ "parts": [{ "partNumber": 1, "etag": etag, "size": bytes.len() }] });
     api.call(
         Method::POST,
         &format!("/uploads/{file_id}/chunks"),

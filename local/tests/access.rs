@@ -16,7 +16,7 @@ async fn another_users_file_answers_404_on_every_route() {
     let etag = client.put_part(&upload, 1, &data).await;
     let id = &upload.file_id;
 
-    let chunk = json!({ "partNumber": 1, "etag": etag, "size": data.len() });
+    let chunk = json!({ "parts": [{ "partNumber": 1, "etag": etag, "size": data.len() }] });
     let attempts = [
         ("GET", format!("/uploads/{id}/parts"), None),
         ("POST", format!("/uploads/{id}/parts"), Some(json!({ "parts": [{ "partNumber": 1 }] }))),

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use sluice_local::events::{SAMPLE_FILE, SAMPLE_TOKEN, SAMPLE_USER};
 
@@ -79,19 +79,19 @@ async fn every_sample_event_is_handled_as_documented() {
     let (status, recorded) =
         answer(record_chunk::handle(&api.record_chunk, api_event("record-chunk", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 200, "{recorded}");
-    assert_eq!(recorded["recordedParts"], 1);
+    assert_eq!((&recorded["recordedParts"], &recorded["partNumbers"]), (&json!(2), &json!([1, 2])), "the sample records two parts");
 
     let (status, state) = answer(presign::handle(&api.presign, api_event("upload-state", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 200, "{state}");
-    assert_eq!(state["recordedParts"].as_array().map(|p| p.iter().map(|p| p["partNumber"].clone()).collect::<Vec<_>>()), Some(vec![1.into()]));
+    assert_eq!(state["recordedParts"].as_array().map(|p| p.iter().map(|p| p["partNumber"].clone()).collect::<Vec<_>>()), Some(vec![1.into(), 2.into()]));
 
     let (status, refused) =
         answer(complete_upload::handle(&api.complete_upload, api_event("complete-upload", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["error"]["missingParts"].as_array().unwrap().len(), 205, "part 1 was recorded but never reached S3");
+    assert_eq!(refused["error"]["missingParts"].as_array().unwrap().len(), 205, "parts 1 and 2 were recorded but never reached S3");
 
     let (status, file) = answer(files::handle(&api.files, api_event("files", Some(token), &file_id)).await.unwrap());
-    assert_eq!((status, file["status"].as_str(), file["recordedParts"].as_u64()), (200, Some("UPLOADING"), Some(1)), "{file}");
+    assert_eq!((status, file["status"].as_str(), file["recordedParts"].as_u64()), (200, Some("UPLOADING"), Some(2)), "{file}");
 
     let (status, cancelled) =
         answer(complete_upload::handle(&api.complete_upload, api_event("cancel-upload", Some(token), &file_id)).await.unwrap());

@@ -120,13 +120,13 @@ async fn parts_signed_with_their_sha256_refuse_other_bytes() {
         let etag = resp.headers()["etag"].to_str().unwrap().to_string();
         // Part 3 is recorded with a wrong checksum claim: complete must notice.
         let claimed = if n == 3 { sums[0].clone() } else { sums[n - 1].clone() };
-        let chunk = json!({ "partNumber": n, "etag": etag, "size": part(n).len(), "checksumSha256": claimed });
+        let chunk = json!({ "parts": [{ "partNumber": n, "etag": etag, "size": part(n).len(), "checksumSha256": claimed }] });
         let (status, answer) = client.call("POST", &format!("/uploads/{}/chunks", upload.file_id), Some(&user.token), Some(chunk)).await;
         assert_eq!(status, 200, "{answer}");
         if n == 3 {
             let (status, answer) = client.complete(&user, &upload.file_id).await;
             assert_eq!((status.as_u16(), answer["error"]["missingParts"].clone()), (409, json!([3])), "{answer}");
-            let chunk = json!({ "partNumber": 3, "etag": etag, "size": part(3).len(), "checksumSha256": sums[2] });
+            let chunk = json!({ "parts": [{ "partNumber": 3, "etag": etag, "size": part(3).len(), "checksumSha256": sums[2] }] });
             let path = format!("/uploads/{}/chunks", upload.file_id);
             assert_eq!(client.call("POST", &path, Some(&user.token), Some(chunk)).await.0, 200);
         }

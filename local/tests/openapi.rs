@@ -130,15 +130,16 @@ async fn every_route_answers_as_documented() {
         let etag = resp.headers()["etag"].to_str().unwrap().to_string();
         chunks.push(json!({ "partNumber": n + 1, "etag": etag, "size": bytes.len() }));
     }
-    api.expect(200, "POST", &format!("/uploads/{m}/chunks"), t, Some(chunks[0].clone())).await;
+    let first = json!({ "parts": [chunks[0].clone()] });
+    api.expect(200, "POST", &format!("/uploads/{m}/chunks"), t, Some(first.clone())).await;
     api.expect(409, "POST", &format!("/uploads/{m}/complete"), t, None).await;
-    for chunk in &chunks[1..] {
-        api.expect(200, "POST", &format!("/uploads/{m}/chunks"), t, Some(chunk.clone())).await;
-    }
-    api.expect(400, "POST", &format!("/uploads/{m}/chunks"), t, Some(json!({ "partNumber": 9, "etag": "x", "size": 1 }))).await;
-    api.expect(401, "POST", &format!("/uploads/{m}/chunks"), None, Some(chunks[0].clone())).await;
-    api.expect(404, "POST", &format!("/uploads/{nobody}/chunks"), t, Some(chunks[0].clone())).await;
-    api.expect(409, "POST", &format!("/uploads/{s}/chunks"), t, Some(chunks[0].clone())).await;
+    api.expect(200, "POST", &format!("/uploads/{m}/chunks"), t, Some(json!({ "parts": chunks[1..] }))).await;
+    let outside = json!({ "parts": [{ "partNumber": 9, "etag": "x", "size": 1 }] });
+    api.expect(400, "POST", &format!("/uploads/{m}/chunks"), t, Some(outside)).await;
+    api.expect(400, "POST", &format!("/uploads/{m}/chunks"), t, Some(json!({ "parts": [] }))).await;
+    api.expect(401, "POST", &format!("/uploads/{m}/chunks"), None, Some(first.clone())).await;
+    api.expect(404, "POST", &format!("/uploads/{nobody}/chunks"), t, Some(first.clone())).await;
+    api.expect(409, "POST", &format!("/uploads/{s}/chunks"), t, Some(first)).await;
     api.expect(202, "POST", &format!("/uploads/{m}/complete"), t, None).await;
     api.expect(401, "POST", &format!("/uploads/{m}/complete"), None, None).await;
     api.expect(404, "POST", &format!("/uploads/{nobody}/complete"), t, None).await;

@@ -145,7 +145,7 @@ async fn complete_with_a_missing_part_answers_409_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_chunk_refuses_parts_outside_the_plan_and_wrong_sizes() {
+async fn record_chunk_refuses_bad_parts_and_records_a_batch_all_or_nothing() {
     let stack = spawn_stack().await;
     let client = Client::new(&stack);
     let user = client.new_user().await;
@@ -158,12 +158,30 @@ async fn record_chunk_refuses_parts_outside_the_plan_and_wrong_sizes() {
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("part_size_mismatch")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains(&(2 * MIB).to_string()));
 
-    // The same part twice is recorded once.
+    // A batch is checked whole before anything is written: part 1 is good,
+    // part 2's size is not, so neither is recorded.
+    let good = json!({ "partNumber": 1, "etag": "\"abc\"", "size": 5 * MIB });
+    let (status, body) = client.record_batch(&user, &upload, vec![good.clone(), json!({ "partNumber": 2, "etag": "\"abc\"", "size": MIB })]).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("part_size_mismatch")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("part 2 "), "{body}");
+    let (status, body) = client.record_batch(&user, &upload, vec![good.clone(), good.clone()]).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("duplicate_part")), "{body}");
+    let (status, body) = client.record_batch(&user, &upload, vec![]).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_parts")), "{body}");
+    let (_, file) = client.call("GET", &format!("/files/{}", upload.file_id), Some(&user.token), None).await;
+    assert_eq!(file["recordedParts"], 0, "a refused batch records nothing: {file}");
+    let (_, state) = client.call("GET", &format!("/uploads/{}", upload.file_id), Some(&user.token), None).await;
+    assert_eq!(state["recordedParts"], json!([]), "{state}");
+
+    // The same part twice, alone or in a batch, is recorded once.
+    let second = json!({ "partNumber": 2, "etag": "\"abc\"", "size": 2 * MIB });
+    let (status, body) = client.record_batch(&user, &upload, vec![good, second]).await;
+    assert_eq!((status.as_u16(), &body["partNumbers"], &body["recordedParts"]), (200, &json!([1, 2]), &json!(2)), "{body}");
     for _ in 0..2 {
         let (status, body) = client.record(&user, &upload, 2, "\"abc\"", 2 * MIB).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["recordedParts"], 1);
+        assert_eq!(body["recordedParts"], 2);
     }
     let (_, file) = client.call("GET", &format!("/files/{}", upload.file_id), Some(&user.token), None).await;
-    assert_eq!((file["status"].as_str(), file["recordedParts"].as_u64()), (Some("UPLOADING"), Some(1)), "{file}");
+    assert_eq!((file["status"].as_str(), file["recordedParts"].as_u64()), (Some("UPLOADING"), Some(2)), "{file}");
 }

@@ -71,7 +71,7 @@ fn valid_body(path: &str, method: &str) -> Option<Value> {
     match (method, path) {
         ("POST", "/uploads") => Some(json!({ "fileName": "x.png", "size": 1000, "contentType": "image/png" })),
         ("POST", "/uploads/{fileId}/parts") => Some(json!({ "parts": [{ "partNumber": 1 }] })),
-        ("POST", "/uploads/{fileId}/chunks") => Some(json!({ "partNumber": 1, "etag": "abc", "size": 1000 })),
+        ("POST", "/uploads/{fileId}/chunks") => Some(json!({ "parts": [{ "partNumber": 1, "etag": "abc", "size": 1000 }] })),
         _ => None,
     }
 }

@@ -149,7 +149,7 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.create(", &["dynamodb:PutItem"]),
     ("sessions.get(", &["dynamodb:GetItem"]),
     ("owned_session(", &["dynamodb:GetItem"]),
-    ("sessions.record_part(", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
+    ("sessions.record_parts(", &["dynamodb:PutItem", "dynamodb:UpdateItem"]),
     ("sessions.parts(", &["dynamodb:Query"]),
     ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
     ("sessions.expired_open(", &["dynamodb:Scan"]),

@@ -20,6 +20,21 @@ const SESSION_SK: &str = "session";
 /// How long an expired session stays readable for the sweeper.
 pub const PURGE_GRACE_SECS: u64 = 2 * 86_400;
 
+/// Most parts one call may sign or record, so one invocation's work (and
+/// what a timed-out call leaves to retry) stays bounded.
+pub const MAX_PARTS_PER_CALL: u32 = 1000;
+
+/// 400 `invalid_parts` unless a call names 1 to [`MAX_PARTS_PER_CALL`] parts.
+pub fn require_parts_per_call(count: usize) -> Result<(), crate::ApiError> {
+    if count == 0 || count > MAX_PARTS_PER_CALL as usize {
+        return Err(crate::ApiError::bad_request(
+            "invalid_parts",
+            format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {count}"),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadSession {
     pub file_id: Uuid,
@@ -204,9 +219,44 @@ impl SessionStore {
         out.item.map(|item| parse_session(&item)).transpose()
     }
 
-    /// Records a part (idempotent: the same part again overwrites it, as a
-    /// re-uploaded S3 part does) and answers how many distinct parts exist.
-    pub async fn record_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<u32, StoreError> {
+    /// Records parts (idempotent: a part recorded again is overwritten, as a
+    /// re-uploaded S3 part is) and answers how many distinct parts exist.
+    /// The parts are written first and counted once at the end: one session
+    /// update per call, however many parts it carries.
+    pub async fn record_parts(&self, file_id: Uuid, parts: &[RecordedPart], expires_at: u64) -> Result<u32, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        // Collected first: a lazy `map` in the stream trips the compiler's
+        // Send check for the handler's future (the higher-ranked closure).
+        let writes: Vec<_> = parts.iter().map(|part| self.put_part(file_id, part, expires_at)).collect();
+        let new_parts = futures::stream::iter(writes)
+            .buffer_unordered(16)
+            .try_fold(0u32, |new_parts, is_new| async move { Ok(new_parts + u32::from(is_new)) })
+            .await?;
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .update_expression("ADD recordedCount :new")
+            .expression_attribute_values(":new", n(new_parts))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(dynamo_err)?;
+        let count = update
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("recordedCount"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        Ok(count)
+    }
+
+    /// Writes one part's item; answers whether the part is new.
+    async fn put_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<bool, StoreError> {
         let mut item = HashMap::from([
             ("pk".to_string(), s(file_id.to_string())),
             ("sk".to_string(), s(part_sk(part.part_number))),
@@ -227,35 +277,14 @@ impl SessionStore {
                 .set_condition_expression(condition.map(String::from))
                 .send()
         };
-        let is_new = match put(Some("attribute_not_exists(sk)")).await {
-            Ok(_) => true,
+        match put(Some("attribute_not_exists(sk)")).await {
+            Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 put(None).await.map_err(dynamo_err)?;
-                false
+                Ok(false)
             }
-            Err(e) => return Err(dynamo_err(e)),
-        };
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
-            .update_expression("ADD recordedCount :inc")
-            .expression_attribute_values(":inc", n(u32::from(is_new)))
-            .condition_expression("attribute_exists(pk)")
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(dynamo_err)?;
-        let count = update
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("recordedCount"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default();
-        Ok(count)
+            Err(e) => Err(dynamo_err(e)),
+        }
     }
 
     /// Every recorded part, in part order.

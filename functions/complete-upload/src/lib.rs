@@ -320,15 +320,11 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
     Ok(done())
 }
 
-/// Records parts a few at a time: a 10,000-part upload is 10,000 writes.
+/// Records the parts Uppy listed (up to 10,000): written concurrently,
+/// counted once.
 async fn record_all(sessions: &SessionStore, session: &UploadSession, parts: &[RecordedPart]) -> Result<(), ApiError> {
-    use futures::{StreamExt, TryStreamExt};
-    let writes: Vec<_> = parts.iter().map(|part| sessions.record_part(session.file_id, part, session.expires_at)).collect();
-    futures::stream::iter(writes)
-        .buffer_unordered(16)
-        .try_for_each(|_| async { Ok(()) })
-        .await
-        .map_err(|e| ApiError::unavailable("the session table", e))
+    sessions.record_parts(session.file_id, parts, session.expires_at).await.map_err(|e| ApiError::unavailable("the session table", e))?;
+    Ok(())
 }
 
 /// Repeatable: a retried cancel aborts and reports again, so a cancel that

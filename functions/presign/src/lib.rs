@@ -20,7 +20,7 @@ use sluice_shared::domain::status::SessionStage;
 use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Checksum, UploadMode};
 use sluice_shared::http::{json_body, json_response, query_number, respond, route_key, unknown_route};
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{SessionStore, UploadSession, owned_session};
+use sluice_shared::sessions::{MAX_PARTS_PER_CALL, SessionStore, UploadSession, owned_session, require_parts_per_call};
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
@@ -31,7 +31,6 @@ pub mod part_signer;
 
 /// URLs returned with `POST /uploads`; the rest come from the parts routes.
 pub const FIRST_PARTS: u32 = 100;
-pub const MAX_PARTS_PER_CALL: u32 = 1000;
 
 pub struct Presign {
     pub s3: aws_sdk_s3::Client,
@@ -290,12 +289,7 @@ async fn parts_with_checksums(deps: &Presign, req: &Request) -> Result<Response<
     let input: PartsRequest = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_parts_open()?;
-    if input.parts.is_empty() || input.parts.len() > MAX_PARTS_PER_CALL as usize {
-        return Err(ApiError::bad_request(
-            "invalid_parts",
-            format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {}", input.parts.len()),
-        ));
-    }
+    require_parts_per_call(input.parts.len())?;
     let mut wanted = Vec::with_capacity(input.parts.len());
     for part in &input.parts {
         wanted.push((session.part(part.part_number)?, part.checksum_sha256.as_deref().map(Sha256Checksum::parse).transpose()?));

@@ -1,4 +1,7 @@
-//! `POST /uploads/{fileId}/chunks`: records a part the client PUT to S3.
+//! `POST /uploads/{fileId}/chunks`: records parts the client PUT to S3,
+//! a batch per call so a client records a window of parts at once.
+
+use std::collections::BTreeSet;
 
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
@@ -8,7 +11,7 @@ use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::Sha256Checksum;
 use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
-use sluice_shared::sessions::{RecordedPart, SessionStore, bare_etag, owned_session};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session, require_parts_per_call};
 use sluice_shared::{ApiError, config};
 
 pub struct RecordChunk {
@@ -36,6 +39,12 @@ pub async fn handle(deps: &RecordChunk, req: Request) -> Result<Response<Body>, 
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct Chunks {
+    parts: Vec<Chunk>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Chunk {
     part_number: i64,
     etag: String,
@@ -45,14 +54,44 @@ struct Chunk {
     checksum_sha256: Option<String>,
 }
 
+/// Records a batch of parts. Every part is checked before any is written,
+/// so a refused batch records nothing.
 async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
-    let chunk: Chunk = json_body(req)?;
+    let input: Chunks = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_parts_open()?;
-    let plan = session.plan;
+    require_parts_per_call(input.parts.len())?;
+    let mut seen = BTreeSet::new();
+    let parts = input
+        .parts
+        .into_iter()
+        .map(|chunk| {
+            let part = checked_part(&session, chunk)?;
+            if !seen.insert(part.part_number) {
+                return Err(ApiError::bad_request(
+                    "duplicate_part",
+                    format!("part {} is listed more than once; list each part once per call", part.part_number),
+                ));
+            }
+            Ok(part)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = deps
+        .sessions
+        .record_parts(session.file_id, &parts, session.expires_at)
+        .await
+        .map_err(|e| ApiError::unavailable("the session table", e))?;
+    Ok(json_response(
+        200,
+        &json!({ "partNumbers": seen, "recordedParts": count, "partCount": session.plan.part_count }),
+    ))
+}
+
+/// A chunk as the session will keep it, or 400 naming what is wrong with it.
+fn checked_part(session: &UploadSession, chunk: Chunk) -> Result<RecordedPart, ApiError> {
     let part = session.part(chunk.part_number)?;
-    let expected = plan.size_of(part);
+    let expected = session.plan.size_of(part);
     if chunk.size != expected {
         return Err(ApiError::bad_request(
             "part_size_mismatch",
@@ -61,17 +100,11 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
     }
     let etag = bare_etag(&chunk.etag).to_string();
     if etag.is_empty() || etag.len() > 128 || !etag.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::bad_request("invalid_etag", "etag must be the ETag header S3 answered the part's PUT with"));
+        return Err(ApiError::bad_request(
+            "invalid_etag",
+            format!("part {}: etag must be the ETag header S3 answered the part's PUT with", part.get()),
+        ));
     }
     let checksum_sha256 = chunk.checksum_sha256.as_deref().map(Sha256Checksum::parse).transpose()?.map(Sha256Checksum::into_string);
-    let recorded = RecordedPart { part_number: part.get(), size: chunk.size, etag, checksum_sha256 };
-    let count = deps
-        .sessions
-        .record_part(session.file_id, &recorded, session.expires_at)
-        .await
-        .map_err(|e| ApiError::unavailable("the session table", e))?;
-    Ok(json_response(
-        200,
-        &json!({ "partNumber": part.get(), "recordedParts": count, "partCount": plan.part_count }),
-    ))
+    Ok(RecordedPart { part_number: part.get(), size: chunk.size, etag, checksum_sha256 })
 }

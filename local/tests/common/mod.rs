@@ -98,21 +98,28 @@ impl Client {
         resp.headers()["etag"].to_str().unwrap().to_string()
     }
 
+    /// Records one part.
     pub async fn record(&self, user: &User, upload: &Upload, n: usize, etag: &str, size: usize) -> (StatusCode, Value) {
-        let path = format!("/uploads/{}/chunks", upload.file_id);
-        self.call("POST", &path, Some(&user.token), Some(json!({ "partNumber": n, "etag": etag, "size": size }))).await
+        self.record_batch(user, upload, vec![json!({ "partNumber": n, "etag": etag, "size": size })]).await
     }
 
-    /// Sends and records the given parts, four at a time.
+    /// Records parts (`{partNumber, etag, size, checksumSha256?}`) in one call.
+    pub async fn record_batch(&self, user: &User, upload: &Upload, chunks: Vec<Value>) -> (StatusCode, Value) {
+        let path = format!("/uploads/{}/chunks", upload.file_id);
+        self.call("POST", &path, Some(&user.token), Some(json!({ "parts": chunks }))).await
+    }
+
+    /// Sends the given parts four at a time, recording each four in one call.
     pub async fn send_parts(&self, user: &User, upload: &Upload, data: &[u8], parts: &[usize]) {
         for window in parts.chunks(4) {
             let puts = window.iter().map(|&n| async move {
                 let etag = self.put_part(upload, n, data).await;
                 let size = ((n * upload.part_size).min(data.len())) - (n - 1) * upload.part_size;
-                let (status, body) = self.record(user, upload, n, &etag, size).await;
-                assert_eq!(status, 200, "{body}");
+                json!({ "partNumber": n, "etag": etag, "size": size })
             });
-            futures::future::join_all(puts).await;
+            let chunks = futures::future::join_all(puts).await;
+            let (status, body) = self.record_batch(user, upload, chunks).await;
+            assert_eq!(status, 200, "{body}");
         }
     }
 
