@@ -178,17 +178,23 @@ async fn put_part(api: &Api, file_id: &str, path: &Path, prepared: Prepared, bar
     Ok(Sent { part, sha256, etag })
 }
 
-async fn record(api: &Api, file_id: &str, sent: Sent) -> Result<()> {
-    let Sent { part, sha256, etag } = sent;
-    let record = json!({ "partNumber": part.number, "etag": etag, "size": part.len, "checksumSha256": sha256 });
-    api.post(&format!("/uploads/{file_id}/chunks"), record).await.with_context(|| format!("recording part {}", part.number))?;
+/// Records a group of sent parts in one call.
+async fn record(api: &Api, file_id: &str, sent: Vec<Sent>) -> Result<()> {
+    let chunks: Vec<Value> = sent
+        .iter()
+        .map(|Sent { part, sha256, etag }| json!({ "partNumber": part.number, "etag": etag, "size": part.len, "checksumSha256": sha256 }))
+        .collect();
+    let numbers: Vec<u32> = sent.iter().map(|s| s.part.number).collect();
+    api.post(&format!("/uploads/{file_id}/chunks"), json!({ "parts": chunks })).await.with_context(|| format!("recording parts {numbers:?}"))?;
     Ok(())
 }
 
 /// The missing parts through three overlapping stages, each `parallel`
 /// wide: hash and sign ahead (a group of `parallel` parts per call, two
-/// groups ahead), PUT, record. The PUTs, which carry the bytes, never wait
-/// on the API calls around them.
+/// groups ahead), PUT, record (a group of `parallel` sent parts per call).
+/// The PUTs, which carry the bytes, never wait on the API calls around
+/// them. A kill loses at most the sent parts not yet recorded (under three
+/// groups); the next run sends them again.
 async fn send_parts(api: &Api, file_id: &str, path: &Path, parts: Vec<Part>, parallel: usize, bar: &ProgressBar) -> Result<()> {
     futures::stream::iter(parts)
         .chunks(parallel)
@@ -198,8 +204,10 @@ async fn send_parts(api: &Api, file_id: &str, path: &Path, parts: Vec<Part>, par
         .try_flatten()
         .map_ok(|prepared| put_part(api, file_id, path, prepared, bar))
         .try_buffer_unordered(parallel)
+        .try_chunks(parallel)
+        .map_err(|e| e.1)
         .map_ok(|sent| record(api, file_id, sent))
-        .try_buffer_unordered(parallel)
+        .try_buffer_unordered(2)
         .try_collect::<Vec<()>>()
         .await?;
     Ok(())
