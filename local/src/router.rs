@@ -23,6 +23,23 @@ pub struct Api {
     /// The built web page (web/dist), served for every other GET as
     /// CloudFront serves the web bucket beside the API.
     pub web_dir: Option<std::path::PathBuf>,
+    /// Invocations per route, for tests that check how many calls a client makes.
+    pub calls: RouteCalls,
+}
+
+/// How many times each route (its key, `"POST /uploads/{fileId}/parts"`)
+/// was invoked.
+#[derive(Default)]
+pub struct RouteCalls(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl RouteCalls {
+    pub fn of(&self, route_key: &str) -> u32 {
+        self.0.lock().unwrap().get(route_key).copied().unwrap_or_default()
+    }
+
+    fn count(&self, route_key: &str) {
+        *self.0.lock().unwrap().entry(route_key.to_string()).or_default() += 1;
+    }
 }
 
 pub async fn serve(api: &Api, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
@@ -34,7 +51,10 @@ pub async fn serve(api: &Api, req: hyper::Request<Incoming>) -> hyper::Response<
         return page;
     }
     let lambda_response = match to_event(req).await {
-        Ok((function, event)) => invoke(api, function, event).await,
+        Ok((function, event)) => {
+            api.calls.count(event["routeKey"].as_str().unwrap_or_default());
+            invoke(api, function, event).await
+        }
         Err(err) => err.into_response(),
     };
     let (parts, body) = lambda_response.into_parts();

@@ -311,6 +311,7 @@ impl Stack {
             complete_upload: complete_upload::CompleteUpload::from_env(&fn_env, &clients)?,
             files: files::Files::from_env(&fn_env, &clients)?,
             web_dir: opts.web_dir.clone(),
+            calls: Default::default(),
         });
         let inspect = Arc::new(inspect::Inspect::from_env(&fn_env, &clients)?);
         let persist = Arc::new(persist::Persist::from_env(&fn_env, &clients)?);
