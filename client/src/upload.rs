@@ -189,12 +189,14 @@ async fn record(api: &Api, file_id: &str, sent: Vec<Sent>) -> Result<()> {
     Ok(())
 }
 
-/// The missing parts through three overlapping stages, each `parallel`
-/// wide: hash and sign ahead (a group of `parallel` parts per call, two
-/// groups ahead), PUT, record (a group of `parallel` sent parts per call).
-/// The PUTs, which carry the bytes, never wait on the API calls around
-/// them. A kill loses at most the sent parts not yet recorded (under three
-/// groups); the next run sends them again.
+/// The missing parts through three overlapping stages: hash and sign ahead
+/// (a group of `parallel` parts per call, two groups ahead), PUT
+/// (`parallel` in flight), record (a group of `parallel` sent parts per
+/// call, two calls in flight). A new PUT starts only when the stream is
+/// polled, which pauses while both record calls are outstanding; grouping
+/// keeps that rare (with a record call per part, `make bench` measured
+/// 0.67× raw PUTs; grouped, 0.89–0.99×). A kill loses at most the sent parts
+/// not yet recorded (under three groups); the next run sends them again.
 async fn send_parts(api: &Api, file_id: &str, path: &Path, parts: Vec<Part>, parallel: usize, bar: &ProgressBar) -> Result<()> {
     futures::stream::iter(parts)
         .chunks(parallel)
