@@ -222,16 +222,16 @@ impl SessionStore {
     /// Records parts (idempotent: a part recorded again is overwritten, as a
     /// re-uploaded S3 part is) and answers how many distinct parts exist.
     /// The parts are written first and counted once at the end: one session
-    /// update per call, however many parts it carries.
+    /// update per call, however many parts it carries. Every write runs to
+    /// its end and the new ones are counted even when another failed, so a
+    /// retry (which finds them already there) does not leave them uncounted.
     pub async fn record_parts(&self, file_id: Uuid, parts: &[RecordedPart], expires_at: u64) -> Result<u32, StoreError> {
-        use futures::{StreamExt, TryStreamExt};
+        use futures::StreamExt;
         // Collected first: a lazy `map` in the stream trips the compiler's
         // Send check for the handler's future (the higher-ranked closure).
         let writes: Vec<_> = parts.iter().map(|part| self.put_part(file_id, part, expires_at)).collect();
-        let new_parts = futures::stream::iter(writes)
-            .buffer_unordered(16)
-            .try_fold(0u32, |new_parts, is_new| async move { Ok(new_parts + u32::from(is_new)) })
-            .await?;
+        let written: Vec<Result<bool, StoreError>> = futures::stream::iter(writes).buffer_unordered(16).collect().await;
+        let new_parts = written.iter().filter(|w| matches!(w, Ok(true))).count() as u32;
         let update = self
             .client
             .update_item()
@@ -245,6 +245,9 @@ impl SessionStore {
             .send()
             .await
             .map_err(dynamo_err)?;
+        if let Some(failed) = written.into_iter().find_map(Result::err) {
+            return Err(failed);
+        }
         let count = update
             .attributes
             .as_ref()
