@@ -168,6 +168,9 @@ async fn record_chunk_refuses_bad_parts_and_records_a_batch_all_or_nothing() {
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("duplicate_part")), "{body}");
     let (status, body) = client.record_batch(&user, &upload, vec![]).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_parts")), "{body}");
+    let (status, body) = client.record_batch(&user, &upload, vec![good.clone(); 1001]).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_parts")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("1 to 1000 parts per call; got 1001"), "{body}");
     let (_, file) = client.call("GET", &format!("/files/{}", upload.file_id), Some(&user.token), None).await;
     assert_eq!(file["recordedParts"], 0, "a refused batch records nothing: {file}");
     let (_, state) = client.call("GET", &format!("/uploads/{}", upload.file_id), Some(&user.token), None).await;
