@@ -22,7 +22,7 @@ STATE = pathlib.Path(os.environ["SLUICE_STATE_DIR"])
 SAMPLE_FILE = "3f8e2a52-6d1c-4b7e-9a0f-2c5d8e1b7a64"
 SAMPLE_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.REPLACE.WITH-A-TOKEN-FROM-POST-auth-signin"
 FUNCTION_OF = {
-    "auth-signup": "auth", "auth-signin": "auth", "presign": "presign", "presign-parts": "presign",
+    "auth-signup": "auth", "auth-signin": "auth", "auth-signout": "auth", "presign": "presign", "presign-parts": "presign",
     "presign-checksums": "presign", "presign-single": "presign", "companion-create": "presign",
     "record-chunk": "record-chunk", "complete-upload": "complete-upload", "files": "files",
     "upload-state": "presign", "cancel-upload": "complete-upload", "sweeper": "sweeper",
@@ -133,6 +133,10 @@ def run_checks(lam):
     signed_in = lam.http("auth-signin", 200)
     token = signed_in.get("accessToken", "")
     expect(signed_in.get("tokenType") == "Bearer" and token.count(".") == 2, f"auth-signin body: answered {signed_in}")
+    # Sign-out needs no live token: it clears whatever cookie the browser holds.
+    signed_out = lam.invoke("auth-signout")
+    cleared = [c for c in signed_out.get("cookies", []) if c.startswith("sluice_session=;") and "Max-Age=0" in c]
+    expect(signed_out.get("statusCode") == 204 and cleared, f"auth-signout: answered {signed_out}")
 
     # As they stand, the API samples carry a placeholder token: refused.
     for sample in ("presign", "presign-parts", "presign-checksums", "presign-single", "companion-create", "record-chunk", "complete-upload", "files", "upload-state", "cancel-upload",

@@ -72,6 +72,24 @@ async fn sign_in_sets_an_http_only_cookie_that_authenticates() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
+
+    // Sign-out answers with the same cookie emptied and expired, so the
+    // browser drops it (web/e2e checks that Chromium does); it needs no token.
+    let resp = client.http.post(format!("{}/auth/signout", stack.api_url)).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let cleared = resp.headers()["set-cookie"].to_str().unwrap();
+    let expected: Vec<&str> = cookie
+        .split("; ")
+        .map(|attribute| match attribute {
+            a if a == pair => "sluice_session=",
+            a if a.starts_with("Max-Age=") => "Max-Age=0",
+            a => a,
+        })
+        .collect();
+    let expected = expected.join("; ");
+    assert_eq!(cleared, expected, "the attributes sign-in set, with no value and no lifetime left");
+    let resp = client.http.post(format!("{}/auth/signout", stack.api_url)).send().await.unwrap();
+    assert_eq!(resp.status(), 204, "signing out without a cookie is not an error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,10 @@ async fn every_sample_event_is_handled_as_documented() {
     let (status, signed_in) = answer(auth::handle(&api.auth, api_event("auth-signin", None, "")).await.unwrap());
     assert_eq!(status, 200, "{signed_in}");
     let token = signed_in["accessToken"].as_str().unwrap();
+    let signed_out = auth::handle(&api.auth, api_event("auth-signout", None, "")).await.unwrap();
+    let cleared = signed_out.headers()["set-cookie"].to_str().unwrap();
+    assert_eq!(signed_out.status(), 204);
+    assert!(cleared.starts_with("sluice_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
 
     // The sample token is a placeholder: it is refused, not trusted.
     let (status, _) = answer(presign::handle(&api.presign, api_event("presign", None, "")).await.unwrap());

@@ -18,6 +18,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str,
 pub const ROUTES: &[Route] = &[
     route("POST", "/auth/signup", "auth", false),
     route("POST", "/auth/signin", "auth", false),
+    route("POST", "/auth/signout", "auth", false),
     route("POST", "/uploads", "presign", true),
     route("GET", "/uploads/{fileId}", "presign", true),
     route("GET", "/uploads/{fileId}/parts", "presign", true),

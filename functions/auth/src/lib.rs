@@ -1,5 +1,6 @@
-//! `POST /auth/signup` and `POST /auth/signin`.
+//! `POST /auth/signup`, `POST /auth/signin` and `POST /auth/signout`.
 
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +33,7 @@ pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> 
     let result = match route_key(&req).as_str() {
         "POST /auth/signup" => signup(auth, &req).await,
         "POST /auth/signin" => signin(auth, &req).await,
+        "POST /auth/signout" => Ok(signout(auth)),
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -99,14 +101,26 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
     let user_id = user_id.ok_or_else(wrong)?;
     let token = auth.issuer.issue(user_id, email.as_str())?;
     let ttl = auth.issuer.ttl_secs;
+    let response = json_response(200, &json!({ "accessToken": token, "tokenType": "Bearer", "expiresIn": ttl }));
+    Ok(with_session_cookie(auth, response, &token, ttl))
+}
+
+/// Clears the sign-in cookie. It asks for no token, so a page whose cookie
+/// has expired or was tampered with can still sign out; the token itself
+/// stays valid until it expires (JWTs are not revoked).
+fn signout(auth: &Auth) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    with_session_cookie(auth, response, "", 0)
+}
+
+/// The one shape of the session cookie: sign-in sets it, sign-out sets it
+/// empty with `Max-Age=0`, which makes the browser drop it.
+fn with_session_cookie(auth: &Auth, mut response: Response<Body>, token: &str, max_age: u64) -> Response<Body> {
     let secure = if auth.cookie_secure { "; Secure" } else { "" };
-    let mut response = json_response(
-        200,
-        &json!({ "accessToken": token, "tokenType": "Bearer", "expiresIn": ttl }),
-    );
-    let cookie = format!("{COOKIE_NAME}={token}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Strict{secure}");
+    let cookie = format!("{COOKIE_NAME}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
     if let Ok(value) = cookie.parse() {
         response.headers_mut().insert("set-cookie", value);
     }
-    Ok(response)
+    response
 }
