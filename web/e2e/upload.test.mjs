@@ -2,7 +2,8 @@
 // no browser download), against a running Sluice at SLUICE_API_URL:
 // sign up, drop a 30 MiB image and a spoofed PDF, reload in the middle of
 // the image's upload, and see it resume from the parts S3 already holds,
-// then end UPLOADED (IMAGE) while the spoof ends FAILED with its reason.
+// then end UPLOADED (IMAGE) while the spoof ends FAILED with its reason;
+// then sign out and find the session gone.
 // Exits non-zero on any failed expectation; saves a screenshot of the
 // finished page to SLUICE_ARTIFACTS.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -103,7 +104,17 @@ try {
 
   mkdirSync(artifacts, { recursive: true })
   await page.screenshot({ path: join(artifacts, 'uploaded.png'), fullPage: true })
-  console.log(`e2e: ok; resumed parts ${resumed}; screenshot in ${join(artifacts, 'uploaded.png')}`)
+
+  // Sign out: the browser drops the HttpOnly cookie, so the API refuses the
+  // page's calls and a reload asks for a sign-in again.
+  await page.click('#signout')
+  await page.locator('#signin').waitFor()
+  const afterSignOut = await page.evaluate(async () => (await fetch('/files')).status)
+  expect(afterSignOut === 401, `after sign-out GET /files is refused: ${afterSignOut}`)
+  await page.reload()
+  await page.locator('#signin').waitFor()
+  expect(await page.locator('#app').isHidden(), 'after sign-out a reload shows the sign-in form, not the files')
+  console.log(`e2e: ok; resumed parts ${resumed}; signed out; screenshot in ${join(artifacts, 'uploaded.png')}`)
 } catch (error) {
   if (page) {
     mkdirSync(artifacts, { recursive: true })

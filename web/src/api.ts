@@ -40,5 +40,6 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 
 export const signUp = (email: string, password: string) => call<unknown>('POST', '/auth/signup', { email, password })
 export const signIn = (email: string, password: string) => call<unknown>('POST', '/auth/signin', { email, password })
+export const signOut = () => call<unknown>('POST', '/auth/signout')
 export const listFiles = () => call<{ files: FileView[] }>('GET', '/files?limit=100')
 export const getFile = (fileId: string) => call<FileView>('GET', `/files/${encodeURIComponent(fileId)}`)

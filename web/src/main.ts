@@ -6,13 +6,14 @@ import '@uppy/core/css/style.min.css'
 import '@uppy/dashboard/css/style.min.css'
 import './style.css'
 
-import { ApiError, type FileView, getFile, listFiles, signIn, signUp } from './api'
+import { ApiError, type FileView, getFile, listFiles, signIn, signOut, signUp } from './api'
 
 const MiB = 1024 * 1024
 const signinForm = document.querySelector<HTMLFormElement>('#signin')!
 const app = document.querySelector<HTMLElement>('#app')!
 const rows = document.querySelector<HTMLTableSectionElement>('#files tbody')!
 const filesError = document.querySelector<HTMLElement>('#files-error')!
+const signoutButton = document.querySelector<HTMLButtonElement>('#signout')!
 
 /** Every file shown, by id; ids still UPLOADING are polled until final. */
 const files = new Map<string, FileView>()
@@ -79,6 +80,9 @@ type CompanionBody = { location?: string; key?: string; bucket?: string }
 // name/version, but the options are passed on to its blob store as a whole.
 const blobStoreLimits = { maxFileSize: 2048 * MiB, maxTotalSize: 4096 * MiB }
 
+/** The Uppy of the signed-in user; sign-out destroys it. */
+let uploader: Uppy<Meta, CompanionBody> | null = null
+
 function startUploader(): void {
   const uppy = new Uppy<Meta, CompanionBody>({ id: 'sluice', autoProceed: true, debug: Boolean(localStorage.getItem('sluice-debug')) })
     .use(Dashboard, { target: '#uploader', inline: true, height: 360, proudlyDisplayPoweredByUppy: false })
@@ -106,11 +110,13 @@ function startUploader(): void {
   uppy.on('upload-error', (_file, error) => {
     filesError.textContent = error?.message ?? 'the upload failed'
   })
+  uploader = uppy
 }
 
 async function showApp(): Promise<void> {
   signinForm.hidden = true
   app.hidden = false
+  signoutButton.hidden = false
   startUploader()
   await refreshList()
   void pollPending()
@@ -131,6 +137,27 @@ signinForm.addEventListener('submit', async (event) => {
   } catch (error) {
     message.textContent = error instanceof Error ? error.message : String(error)
   }
+})
+
+signoutButton.addEventListener('click', async () => {
+  // First, while the cookie still authorises the aborts: cancel the uploads
+  // in flight and let Golden Retriever forget them, so whoever uses this
+  // browser next is not offered this user's files.
+  uploader?.destroy()
+  uploader = null
+  try {
+    await signOut()
+  } catch (error) {
+    filesError.textContent = error instanceof Error ? error.message : String(error)
+    return
+  }
+  files.clear()
+  render()
+  filesError.textContent = ''
+  signinForm.reset()
+  app.hidden = true
+  signoutButton.hidden = true
+  signinForm.hidden = false
 })
 
 // Signed in already (the cookie is HttpOnly, so ask the API)?
