@@ -3,7 +3,8 @@
 // sign up, drop a 30 MiB image and a spoofed PDF, reload in the middle of
 // the image's upload, and see it resume from the parts S3 already holds,
 // then end UPLOADED (IMAGE) while the spoof ends FAILED with its reason;
-// then sign out and find the session gone.
+// then sign out while a third file is in flight: it is aborted, the session
+// is gone, and the next user on the browser is offered none of the files.
 // Exits non-zero on any failed expectation; saves a screenshot of the
 // finished page to SLUICE_ARTIFACTS.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -30,8 +31,10 @@ const png = Buffer.concat([
 const spoof = Buffer.concat([Buffer.from('7f454c4602010100000000000000000002003e0001000000', 'hex'), randomBytes(64 * 1024)])
 const photoPath = join(folder, 'harbour.png')
 const spoofPath = join(folder, 'invoice.pdf')
+const tidePath = join(folder, 'tide.png')
 writeFileSync(photoPath, png)
 writeFileSync(spoofPath, spoof)
+writeFileSync(tidePath, png.subarray(0, 12 * MiB))
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -105,15 +108,42 @@ try {
   mkdirSync(artifacts, { recursive: true })
   await page.screenshot({ path: join(artifacts, 'uploaded.png'), fullPage: true })
 
-  // Sign out: the browser drops the HttpOnly cookie, so the API refuses the
-  // page's calls and a reload asks for a sign-in again.
+  // Sign out with an upload in flight (its part 2 held): the page aborts it
+  // while still signed in, then the browser drops the HttpOnly cookie, so the
+  // API refuses the page's calls and a reload asks for a sign-in again.
+  const aborts = []
+  page.on('response', (response) => {
+    if (response.request().method() === 'DELETE' && new URL(response.url()).pathname.startsWith('/s3/multipart/')) aborts.push(response.status())
+  })
+  const heldAtSignOut = []
+  const partTwo = (url) => url.searchParams.get('partNumber') === '2'
+  await page.route(partTwo, (route) => heldAtSignOut.push(route))
+  await page.click('.uppy-DashboardContent-addMore')
+  await page.locator('.uppy-Dashboard-input').first().setInputFiles([tidePath])
+  for (let i = 0; i < 100 && heldAtSignOut.length === 0; i++) await page.waitForTimeout(100)
+  expect(heldAtSignOut.length === 1, `part 2 of the third file was sent and held (${heldAtSignOut.length})`)
+  // Let Golden Retriever store it, so the check below sees it forgotten.
+  await page.waitForTimeout(1500)
   await page.click('#signout')
   await page.locator('#signin').waitFor()
+  await page.unroute(partTwo)
+  for (const route of heldAtSignOut) await route.abort().catch(() => {})
+  for (let i = 0; i < 50 && aborts.length === 0; i++) await page.waitForTimeout(100)
+  expect(JSON.stringify(aborts) === '[200]', `the upload in flight was aborted while signed in: ${aborts}`)
   const afterSignOut = await page.evaluate(async () => (await fetch('/files')).status)
   expect(afterSignOut === 401, `after sign-out GET /files is refused: ${afterSignOut}`)
   await page.reload()
   await page.locator('#signin').waitFor()
   expect(await page.locator('#app').isHidden(), 'after sign-out a reload shows the sign-in form, not the files')
+  // The next person on this browser is offered none of those files.
+  await page.fill('input[name=email]', `${randomUUID()}@example.com`)
+  await page.fill('input[name=password]', 'correct horse battery')
+  await page.click('button[value=signup]')
+  await page.locator('#app .uppy-Dashboard').waitFor()
+  await page.waitForTimeout(1000)
+  const leftOver = await page.locator('.uppy-Dashboard-Item').count()
+  const listed = await page.locator('#files tbody tr').count()
+  expect(leftOver === 0 && listed === 0, `the next user sees ${leftOver} files in Uppy and ${listed} in the list`)
   console.log(`e2e: ok; resumed parts ${resumed}; signed out; screenshot in ${join(artifacts, 'uploaded.png')}`)
 } catch (error) {
   if (page) {
