@@ -248,14 +248,7 @@ impl SessionStore {
         if let Some(failed) = written.into_iter().find_map(Result::err) {
             return Err(failed);
         }
-        let count = update
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("recordedCount"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default();
-        Ok(count)
+        Ok(update.attributes.as_ref().and_then(|a| num(a, "recordedCount").ok()).unwrap_or_default() as u32)
     }
 
     /// Writes one part's item; answers whether the part is new.
