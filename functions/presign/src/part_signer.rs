@@ -179,7 +179,7 @@ impl PartSigner {
         canonical.update("\nUNSIGNED-PAYLOAD");
         let mut mac = self.keyed_mac.clone();
         mac.update(self.string_to_sign_head.as_bytes());
-        mac.update(hex_of(&canonical.finalize()).as_str().as_bytes());
+        mac.update(&hex_of(&canonical.finalize()).0);
         let signature = hex_of(&mac.finalize().into_bytes());
 
         let mut url = String::with_capacity(self.base.len() + 1024);
