@@ -315,16 +315,13 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
             deps.quota.charge(session.owner_id, session.file_id, total, deps.settings.user_quota).await?;
         }
     }
-    record_all(&deps.sessions, &session, &parts).await?;
+    // The parts Uppy listed (up to 10,000): written concurrently, counted once.
+    deps.sessions
+        .record_parts(session.file_id, &parts, session.expires_at)
+        .await
+        .map_err(|e| ApiError::unavailable("the session table", e))?;
     finish(deps, &session, &parts, &in_s3).await?;
     Ok(done())
-}
-
-/// Records the parts Uppy listed (up to 10,000): written concurrently,
-/// counted once.
-async fn record_all(sessions: &SessionStore, session: &UploadSession, parts: &[RecordedPart]) -> Result<(), ApiError> {
-    sessions.record_parts(session.file_id, parts, session.expires_at).await.map_err(|e| ApiError::unavailable("the session table", e))?;
-    Ok(())
 }
 
 /// Repeatable: a retried cancel aborts and reports again, so a cancel that
