@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use crate::auth::{TokenIssuer, TokenVerifier};
 use crate::domain::TypePolicy;
+use crate::inspection::Rules;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -168,11 +169,22 @@ impl UploadSettings {
 #[derive(Debug, Clone)]
 pub struct InspectSettings {
     pub queue_url: String,
+    /// What inspection accepts: `ALLOW_MACROS` (default false) and
+    /// `PDF_SCAN_MAX_BYTES` (default 256 MiB).
+    pub rules: Rules,
 }
 
 impl InspectSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { queue_url: env.required("VERDICT_QUEUE_URL")? })
+        let defaults = Rules::default();
+        let rules = Rules {
+            allow_macros: env.parsed("ALLOW_MACROS", defaults.allow_macros)?,
+            pdf_scan_max_bytes: env.parsed("PDF_SCAN_MAX_BYTES", defaults.pdf_scan_max_bytes)?,
+        };
+        if rules.pdf_scan_max_bytes == 0 {
+            return Err(env.invalid("PDF_SCAN_MAX_BYTES", "must be greater than 0"));
+        }
+        Ok(Self { queue_url: env.required("VERDICT_QUEUE_URL")?, rules })
     }
 }
 
@@ -206,6 +218,19 @@ mod tests {
         assert!(UploadSettings::from_env(&env).unwrap_err().to_string().contains("SINGLE_PUT_MAX_BYTES"));
         let env = Env::from_pairs([("DATABASE_URL", "postgres://x:y@h:notaport/db")]);
         assert!(database_url(&env).unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn inspection_rules_are_read_and_checked() {
+        let env = Env::from_pairs([("VERDICT_QUEUE_URL", "q")]);
+        assert_eq!(InspectSettings::from_env(&env).unwrap().rules, Rules::default());
+        let env = Env::from_pairs([("VERDICT_QUEUE_URL", "q"), ("ALLOW_MACROS", "true"), ("PDF_SCAN_MAX_BYTES", "1000")]);
+        let rules = InspectSettings::from_env(&env).unwrap().rules;
+        assert_eq!((rules.allow_macros, rules.pdf_scan_max_bytes), (true, 1000));
+        for (name, value) in [("ALLOW_MACROS", "sometimes"), ("PDF_SCAN_MAX_BYTES", "0"), ("PDF_SCAN_MAX_BYTES", "big")] {
+            let env = Env::from_pairs([("VERDICT_QUEUE_URL", "q"), (name, value)]);
+            assert!(InspectSettings::from_env(&env).unwrap_err().to_string().contains(name), "{name}={value}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod inspection;
 pub mod messages;
 pub mod quota;
 pub mod routes;

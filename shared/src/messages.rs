@@ -32,4 +32,12 @@ pub struct VerdictMessage {
     pub mode: Option<UploadMode>,
     /// Seconds since the epoch when inspect decided.
     pub decided_at: u64,
+    /// What the structure stated (pixels; milliseconds), when it did.
+    /// Absent from messages sent before inspection read structure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }

@@ -461,6 +461,9 @@ impl UploadCloser {
             sha256: session.sha256.clone(),
             mode: Some(session.mode),
             decided_at: crate::auth::now_secs(),
+            width: None,
+            height: None,
+            duration_ms: None,
         };
         let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
         self.sqs

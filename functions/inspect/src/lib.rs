@@ -1,5 +1,7 @@
-//! S3 `ObjectCreated:*` on `uploads/`: reads the first bytes of the object
-//! (one ranged GET, never the whole object), decides its real type, removes
+//! S3 `ObjectCreated:*` on `uploads/`: reads the object's structure with
+//! bounded ranged GETs (the head, then what the format's validator asks for:
+//! at most 3 reads and 1 MiB whatever the size; a PDF is streamed through
+//! its scanner in constant memory), decides what it really is, removes
 //! refused objects (giving their bytes back to the owner's quota), and sends
 //! the verdict to SQS. An object whose upload was cancelled or expired
 //! before it landed (a late single PUT) is removed without a verdict: the
@@ -12,15 +14,12 @@ use sluice_shared::auth::now_secs;
 use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, InspectSettings, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::domain::verdict::Detected;
 use sluice_shared::domain::{FileName, FileStatus, TypePolicy, UploadMode, Verdict};
+use sluice_shared::inspection::{self, Checked, HEAD_BYTES, Step, Window, pdf::PdfScanner};
 use sluice_shared::messages::VerdictMessage;
 use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::{SessionStore, bare_etag};
 use uuid::Uuid;
-
-/// Enough for every signature `infer` knows (OOXML looks a few KB in).
-pub const HEAD_BYTES: u64 = 32 * 1024;
 
 pub struct Inspect {
     pub s3: aws_sdk_s3::Client,
@@ -117,8 +116,8 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         }
     }
 
-    let head_bytes = read_head(deps, bucket, &key, size).await?;
-    let verdict = Verdict::decide(Detected::sniff(&head_bytes).as_ref(), &declared, &deps.policy);
+    let inspected = inspect_object(deps, bucket, &key, size).await?;
+    let verdict = Verdict::decide(&inspected, &declared, &deps.policy);
     if !verdict.accepted {
         deps.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(aws::describe)?;
         deps.quota.release(owner_id, file_id).await?;
@@ -149,6 +148,9 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         sha256,
         mode,
         decided_at: now_secs(),
+        width: verdict.width,
+        height: verdict.height,
+        duration_ms: verdict.duration_ms,
     };
     deps.sqs
         .send_message()
@@ -160,24 +162,54 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
     Ok(())
 }
 
-/// The first `HEAD_BYTES` of the object, by one ranged GET.
-async fn read_head(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<Vec<u8>, Error> {
-    if size == 0 {
-        return Ok(Vec::new());
+/// Reads what the structure's validators ask for, within their bounds,
+/// and answers what they found.
+async fn inspect_object(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<Checked, Error> {
+    let head = if size == 0 { Vec::new() } else { read_range(deps, bucket, key, 0, HEAD_BYTES.min(size)).await? };
+    let mut window = Window::new(size, head);
+    loop {
+        match inspection::examine(&window, &deps.settings.rules) {
+            Step::Done(checked) => return Ok(checked),
+            Step::Read { offset, len } => {
+                let bytes = read_range(deps, bucket, key, offset, len).await?;
+                window.add(offset, bytes);
+            }
+            Step::ScanPdf => return scan_pdf(deps, bucket, key, size).await,
+        }
     }
-    let last = HEAD_BYTES.min(size) - 1;
+}
+
+/// `len` bytes at `offset`, by one ranged GET.
+async fn read_range(deps: &Inspect, bucket: &str, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
     let object = deps
         .s3
         .get_object()
         .bucket(bucket)
         .key(key)
-        .range(format!("bytes=0-{last}"))
+        .range(format!("bytes={offset}-{}", offset + len - 1))
         .send()
         .await
         .map_err(aws::describe)?;
     let bytes = object.body.collect().await?.into_bytes();
-    // A server that ignores Range must still not make us keep more.
-    Ok(bytes[..bytes.len().min(HEAD_BYTES as usize)].to_vec())
+    if bytes.len() as u64 != len {
+        return Err(format!("S3 answered {} bytes for a range of {len} at {offset} of {key}", bytes.len()).into());
+    }
+    Ok(bytes.to_vec())
+}
+
+/// Streams the whole PDF through its scanner, a chunk at a time, stopping
+/// as soon as the scanner has refused it.
+async fn scan_pdf(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<Checked, Error> {
+    let object = deps.s3.get_object().bucket(bucket).key(key).send().await.map_err(aws::describe)?;
+    let mut body = object.body;
+    let mut scanner = PdfScanner::new(size);
+    while let Some(chunk) = body.try_next().await? {
+        scanner.feed(&chunk);
+        if scanner.is_decided() {
+            break;
+        }
+    }
+    Ok(scanner.finish())
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! The type verdict: what the first bytes of an object say it is, and
+//! The type verdict: what inspection of an object's structure found, and
 //! whether Sluice keeps it. The name and the client's MIME are never trusted.
 
 use serde::{Deserialize, Serialize};
+
+use crate::inspection::Checked;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -106,29 +108,6 @@ impl std::fmt::Display for TypePolicy {
     }
 }
 
-/// What the bytes turned out to be, as far as the verdict needs to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Detected {
-    pub mime: String,
-    /// True for executables, scripts, markup and archives: never kept.
-    pub dangerous: bool,
-}
-
-impl Detected {
-    /// Reads the magic numbers in the first bytes of a file.
-    pub fn sniff(head: &[u8]) -> Option<Self> {
-        let found = infer::get(head)?;
-        let mime = found.mime_type().to_string();
-        let dangerous = match found.matcher_type() {
-            infer::MatcherType::App | infer::MatcherType::Text | infer::MatcherType::Font => true,
-            // infer files PDF, RTF and OOXML under Archive/Doc; other archives are rejected.
-            infer::MatcherType::Archive => Kind::of_mime(&mime).is_none(),
-            _ => false,
-        };
-        Some(Self { mime, dangerous })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
@@ -137,77 +116,86 @@ pub struct Verdict {
     pub kind: Option<Kind>,
     /// Why the file was refused, in words a user can act on.
     pub reason: Option<String>,
+    /// What the structure stated, for an accepted file.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
 }
 
 impl Verdict {
-    fn reject(detected: Option<&Detected>, reason: String) -> Self {
+    fn reject(detected: Option<&str>, reason: String) -> Self {
         Self {
             accepted: false,
-            detected_type: detected.map(|d| d.mime.clone()),
+            detected_type: detected.map(str::to_string),
             kind: None,
             reason: Some(reason),
+            width: None,
+            height: None,
+            duration_ms: None,
         }
     }
 
-    /// Accept only allowed content whose kind matches the declared type.
-    pub fn decide(detected: Option<&Detected>, declared: &str, policy: &TypePolicy) -> Self {
-        let Some(found) = detected else {
-            return Self::reject(None, "unknown_content: the first bytes match no allowed file type".into());
+    /// Accept only content whose structure passed inspection, whose type
+    /// is allowed, and whose kind matches the declared type.
+    pub fn decide(inspected: &Checked, declared: &str, policy: &TypePolicy) -> Self {
+        let found = match inspected {
+            Ok(found) => found,
+            Err(refusal) => return Self::reject(refusal.mime.as_deref(), refusal.reason()),
         };
-        if found.dangerous {
-            return Self::reject(
-                detected,
-                format!("forbidden_content: the bytes are {} (executables, scripts, markup and archives are refused)", found.mime),
-            );
+        let mime = found.mime.as_str();
+        if !policy.allows(mime) {
+            return Self::reject(Some(mime), format!("type_not_allowed: {mime} is not in the allowed types"));
         }
-        if !policy.allows(&found.mime) {
-            return Self::reject(detected, format!("type_not_allowed: {} is not in the allowed types", found.mime));
+        let kind = Kind::of_mime(mime);
+        if kind != Kind::of_mime(declared) {
+            return Self::reject(Some(mime), format!("type_mismatch: declared {declared} but the bytes are {mime}"));
         }
-        let kind = Kind::of_mime(&found.mime);
-        let declared_kind = Kind::of_mime(declared);
-        if kind != declared_kind {
-            return Self::reject(
-                detected,
-                format!("type_mismatch: declared {declared} but the bytes are {}", found.mime),
-            );
+        Self {
+            accepted: true,
+            detected_type: Some(found.mime.clone()),
+            kind,
+            reason: None,
+            width: found.width,
+            height: found.height,
+            duration_ms: found.duration_ms,
         }
-        Self { accepted: true, detected_type: Some(found.mime.clone()), kind, reason: None }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
-    const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
-    const ELF: &[u8] = b"\x7FELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3E\0\x01\0\0\0";
-    const PE: &[u8] = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF\0\0";
-    const ZIP: &[u8] = b"PK\x03\x04\x14\0\0\0\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x05\0\0\0a.txt";
-    const PDF: &[u8] = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n";
-    const HTML: &[u8] = b"<!DOCTYPE html><html><script>alert(1)</script></html>";
+    use crate::inspection::{Rules, examine_bytes, samples};
 
     fn decide(bytes: &[u8], declared: &str) -> Verdict {
+        Verdict::decide(&examine_bytes(bytes, &Rules::default()), declared, &TypePolicy::default())
+    }
+
+    const ELF: &[u8] = b"\x7FELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3E\0\x01\0\0\0";
+    const PE: &[u8] = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF\0\0";
+    const HTML: &[u8] = b"<!DOCTYPE html><html><script>alert(1)</script></html>";
+
+    fn padded(bytes: &[u8]) -> Vec<u8> {
         // Real files are longer than their magic numbers (infer needs 53 bytes for ELF).
         let mut padded = bytes.to_vec();
         padded.resize(512, 0);
-        Verdict::decide(Detected::sniff(&padded).as_ref(), declared, &TypePolicy::default())
+        padded
     }
 
     #[test]
-    fn images_declared_as_images_are_accepted() {
-        let v = decide(PNG, "image/png");
-        assert!(v.accepted);
+    fn images_declared_as_images_are_accepted_with_their_size() {
+        let v = decide(&samples::png(2000), "image/png");
+        assert!(v.accepted, "{v:?}");
         assert_eq!(v.kind, Some(Kind::Image));
         assert_eq!(v.detected_type.as_deref(), Some("image/png"));
+        assert_eq!((v.width, v.height), (Some(samples::PNG_WIDTH), Some(samples::PNG_HEIGHT)));
         // A PNG declared as JPEG is still an image: the detected type is recorded.
-        assert!(decide(PNG, "image/jpeg").accepted);
-        assert!(decide(JPEG, "image/jpeg").accepted);
+        assert!(decide(&samples::png(2000), "image/jpeg").accepted);
     }
 
     #[test]
     fn pdf_is_a_document() {
-        let v = decide(PDF, "application/pdf");
+        let v = decide(&samples::pdf(), "application/pdf");
         assert!(v.accepted, "{v:?}");
         assert_eq!(v.kind, Some(Kind::Document));
     }
@@ -215,7 +203,7 @@ mod tests {
     #[test]
     fn executables_named_as_images_are_refused() {
         for bytes in [ELF, PE] {
-            let v = decide(bytes, "image/jpeg");
+            let v = decide(&padded(bytes), "image/jpeg");
             assert!(!v.accepted);
             assert!(v.reason.unwrap().starts_with("forbidden_content"));
         }
@@ -223,23 +211,24 @@ mod tests {
 
     #[test]
     fn archives_markup_and_unknown_bytes_are_refused() {
-        assert!(decide(ZIP, "application/pdf").reason.unwrap().starts_with("forbidden_content"));
-        assert!(!decide(HTML, "image/png").accepted);
+        assert!(decide(&padded(HTML), "image/png").reason.unwrap().starts_with("forbidden_content"));
         let v = decide(b"just some text", "image/png");
         assert!(v.reason.unwrap().starts_with("unknown_content"));
+        assert!(decide(b"", "image/png").reason.unwrap().starts_with("invalid_content"));
     }
 
     #[test]
     fn kind_must_match_the_declared_type() {
-        let v = decide(PNG, "application/pdf");
+        let v = decide(&samples::png(1000), "application/pdf");
         assert!(v.reason.unwrap().starts_with("type_mismatch"));
         assert_eq!(v.detected_type.as_deref(), Some("image/png"));
+        assert_eq!(v.width, None, "a refused file records no size");
     }
 
     #[test]
     fn the_policy_narrows_what_is_allowed() {
         let only_pdf = TypePolicy::parse("application/pdf").unwrap();
-        let v = Verdict::decide(Detected::sniff(PNG).as_ref(), "image/png", &only_pdf);
+        let v = Verdict::decide(&examine_bytes(&samples::png(1000), &Rules::default()), "image/png", &only_pdf);
         assert!(v.reason.unwrap().starts_with("type_not_allowed"));
         assert!(TypePolicy::parse("").is_err());
         assert!(TypePolicy::parse("*/*").is_err());

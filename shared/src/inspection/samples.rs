@@ -1,0 +1,156 @@
+//! Structurally valid files of any size, made on the fly for tests and the
+//! bench: their structure passes inspection, their payload is varied filler
+//! (so parts and ETags differ). Real files from real writers live in
+//! `shared/tests/fixtures/inspection`.
+
+use std::io::{self, Write};
+
+pub const PNG_WIDTH: u32 = 64;
+pub const PNG_HEIGHT: u32 = 48;
+/// The smallest PNG `png` can make: signature, IHDR, one empty IDAT, IEND.
+pub const PNG_MIN: u64 = 8 + 25 + 12 + 12;
+
+/// Varied filler bytes, the same for the same seed.
+pub fn filler(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 4);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn png_chunk(out: &mut impl Write, kind: &[u8; 4], data: &[u8]) -> io::Result<()> {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(kind);
+    hasher.update(data);
+    out.write_all(&(data.len() as u32).to_be_bytes())?;
+    out.write_all(kind)?;
+    out.write_all(data)?;
+    out.write_all(&hasher.finalize().to_be_bytes())
+}
+
+/// Writes a PNG of exactly `size` bytes (at least [`PNG_MIN`]): IDAT
+/// chunks of up to 1 MiB of filler between IHDR and IEND. Streams: a GiB
+/// is never held.
+pub fn write_png(out: &mut impl Write, size: u64) -> io::Result<()> {
+    const BLOCK: u64 = 1 << 20;
+    let size = size.max(PNG_MIN);
+    out.write_all(b"\x89PNG\r\n\x1a\n")?;
+    let mut ihdr = Vec::with_capacity(13);
+    ihdr.extend_from_slice(&PNG_WIDTH.to_be_bytes());
+    ihdr.extend_from_slice(&PNG_HEIGHT.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    png_chunk(out, b"IHDR", &ihdr)?;
+    // What the IDAT chunks fill, 12 bytes of each being its own framing.
+    let idat = size - 8 - 25 - 12;
+    let chunks = idat.div_ceil(12 + BLOCK);
+    let data = idat - 12 * chunks;
+    let block = filler(size as u32, BLOCK as usize);
+    for i in 0..chunks {
+        let len = data / chunks + u64::from(i < data % chunks);
+        png_chunk(out, b"IDAT", &block[..len as usize])?;
+    }
+    png_chunk(out, b"IEND", &[])
+}
+
+/// A PNG of exactly `size` bytes (at least [`PNG_MIN`]).
+pub fn png(size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size);
+    write_png(&mut out, size as u64).expect("writing to memory");
+    out
+}
+
+/// Writes an MP4 of exactly `size` bytes (at least 200): `ftyp`, a `moov`
+/// with a movie header (`duration_ms`) and one 64×48 video track header,
+/// then an `mdat` of filler. With `moov_last` the movie box comes after
+/// the media data, as most cameras write it.
+pub fn write_mp4(
+    out: &mut impl Write,
+    size: u64,
+    duration_ms: u32,
+    moov_last: bool,
+) -> io::Result<()> {
+    let ftyp: &[u8] = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
+    let moov = mp4_moov(duration_ms);
+    let mdat_len = size.saturating_sub((ftyp.len() + moov.len()) as u64).max(8);
+    out.write_all(ftyp)?;
+    if !moov_last {
+        out.write_all(&moov)?;
+    }
+    out.write_all(&(mdat_len as u32).to_be_bytes())?;
+    out.write_all(b"mdat")?;
+    let block = filler(size as u32, 1 << 20);
+    let mut left = mdat_len - 8;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    if moov_last {
+        out.write_all(&moov)?;
+    }
+    Ok(())
+}
+
+fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+fn mp4_moov(duration_ms: u32) -> Vec<u8> {
+    let mut mvhd = vec![0u8; 100];
+    mvhd[12..16].copy_from_slice(&1000u32.to_be_bytes());
+    mvhd[16..20].copy_from_slice(&duration_ms.to_be_bytes());
+    let mut tkhd = vec![0u8; 84];
+    tkhd[76..80].copy_from_slice(&(64u32 << 16).to_be_bytes());
+    tkhd[80..84].copy_from_slice(&(48u32 << 16).to_be_bytes());
+    let trak = mp4_box(b"trak", &mp4_box(b"tkhd", &tkhd));
+    let mut body = mp4_box(b"mvhd", &mvhd);
+    body.extend_from_slice(&trak);
+    mp4_box(b"moov", &body)
+}
+
+/// An MP4 of exactly `size` bytes, its movie box first.
+pub fn mp4(size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size);
+    write_mp4(&mut out, size as u64, 1000, false).expect("writing to memory");
+    out
+}
+
+/// A small valid one-page PDF with no active content.
+pub fn pdf() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>",
+        "<< /Length 35 >>\nstream\nBT /F1 12 Tf 20 100 Td (Hi) Tj ET\nendstream",
+    ];
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
