@@ -55,6 +55,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
     ("0002_deleted_files", include_str!("../../migrations/0002_deleted_files.sql")),
     ("0003_checksums", include_str!("../../migrations/0003_checksums.sql")),
+    ("0004_media_facts", include_str!("../../migrations/0004_media_facts.sql")),
 ];
 
 /// Applies pending migrations; safe to run concurrently (advisory lock) and

@@ -73,7 +73,8 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         .query_opt(
             "SELECT f.file_name, f.status, f.size, f.etag, f.declared_type, f.detected_type, f.kind, f.reason,
                     extract(epoch FROM f.created_at)::bigint, extract(epoch FROM f.updated_at)::bigint,
-                    (SELECT count(*) FROM chunks c WHERE c.file_id = f.id), f.deleted_at IS NOT NULL, f.sha256
+                    (SELECT count(*) FROM chunks c WHERE c.file_id = f.id), f.deleted_at IS NOT NULL, f.sha256,
+                    f.width, f.height, f.duration_ms
              FROM files f WHERE f.id = $1 AND f.owner_id = $2",
             &[&id, &caller.sub],
         )
@@ -98,6 +99,9 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
             "updatedAt": rfc3339(row.get::<_, i64>(9) as u64),
             "partCount": row.get::<_, i64>(10),
             "sha256": row.get::<_, Option<String>>(12),
+            "width": row.get::<_, Option<i32>>(13),
+            "height": row.get::<_, Option<i32>>(14),
+            "durationMs": row.get::<_, Option<i64>>(15),
         });
         return Ok(json_response(200, &body));
     }
@@ -157,7 +161,8 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
         .query(
             r#"SELECT id, file_name, status, size, declared_type, detected_type, kind, reason,
                     extract(epoch FROM created_at)::bigint,
-                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                    width, height, duration_ms
              FROM files
              WHERE owner_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR (created_at, id) < ($2::text::timestamptz, $3))
              ORDER BY created_at DESC, id DESC
@@ -181,6 +186,9 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
                 "kind": row.get::<_, Option<String>>(6),
                 "reason": row.get::<_, Option<String>>(7),
                 "createdAt": rfc3339(row.get::<_, i64>(8) as u64),
+                "width": row.get::<_, Option<i32>>(10),
+                "height": row.get::<_, Option<i32>>(11),
+                "durationMs": row.get::<_, Option<i64>>(12),
             })
         })
         .collect();
@@ -196,6 +204,8 @@ struct LiveFile {
     status: String,
     bucket: String,
     key: String,
+    /// What inspection found the bytes to be.
+    detected_type: Option<String>,
 }
 
 async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
@@ -204,13 +214,22 @@ async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
     let row = db
         .query_opt(
-            "SELECT file_name, status, bucket, s3_key FROM files WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            "SELECT file_name, status, bucket, s3_key, detected_type FROM files
+             WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
             &[&id, &caller.sub],
         )
         .await
         .map_err(|e| ApiError::unavailable("the database", e))?
         .ok_or_else(|| ApiError::not_found("this file"))?;
-    Ok(LiveFile { id, owner: caller.sub, file_name: row.get(0), status: row.get(1), bucket: row.get(2), key: row.get(3) })
+    Ok(LiveFile {
+        id,
+        owner: caller.sub,
+        file_name: row.get(0),
+        status: row.get(1),
+        bucket: row.get(2),
+        key: row.get(3),
+        detected_type: row.get(4),
+    })
 }
 
 async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -230,6 +249,8 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
         .bucket(file.bucket)
         .key(file.key)
         .response_content_disposition(content_disposition(&file.file_name))
+        // Served as what inspection found, never as what the uploader's PUT said.
+        .set_response_content_type(file.detected_type)
         .presigned(presigning)
         .await
         .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;

@@ -74,13 +74,15 @@ pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsB
 const UPSERT: &str = "
 WITH file AS (
     INSERT INTO files (id, owner_id, file_name, bucket, s3_key, size, etag, declared_type,
-                       detected_type, kind, status, reason, sha256)
+                       detected_type, kind, status, reason, sha256, width, height, duration_ms)
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                         $20::int[], $21::int[], $22::bigint[])
     ON CONFLICT (id) DO UPDATE SET
         size = EXCLUDED.size, etag = EXCLUDED.etag, detected_type = EXCLUDED.detected_type,
         kind = EXCLUDED.kind, status = EXCLUDED.status, reason = EXCLUDED.reason,
-        sha256 = EXCLUDED.sha256, updated_at = now()
+        sha256 = EXCLUDED.sha256, width = EXCLUDED.width, height = EXCLUDED.height,
+        duration_ms = EXCLUDED.duration_ms, updated_at = now()
     WHERE files.owner_id = EXCLUDED.owner_id
       AND (files.status = 'UPLOADING' OR files.status = EXCLUDED.status)
     RETURNING id
@@ -131,6 +133,15 @@ struct Columns<'a> {
     part_etags: Vec<&'a str>,
     part_checksums: Vec<Option<&'a str>>,
     part_statuses: Vec<&'static str>,
+    widths: Vec<Option<i32>>,
+    heights: Vec<Option<i32>>,
+    durations: Vec<Option<i64>>,
+}
+
+/// A stated size or duration as its column takes it: positive and in range,
+/// or NULL.
+fn column<T: TryFrom<u64>>(value: Option<impl Into<u64>>) -> Option<T> {
+    value.map(Into::into).filter(|&v| v > 0).and_then(|v| T::try_from(v).ok())
 }
 
 impl<'a> Columns<'a> {
@@ -148,6 +159,9 @@ impl<'a> Columns<'a> {
         self.statuses.push(v.status.as_str());
         self.reasons.push(v.reason.as_deref());
         self.sha256s.push(v.sha256.as_deref());
+        self.widths.push(column(v.width));
+        self.heights.push(column(v.height));
+        self.durations.push(v.duration_ms.and_then(|d| i64::try_from(d).ok()));
         let chunk_status = match v.status {
             FileStatus::Uploaded => "COMPLETED",
             _ => "FAILED",
@@ -193,6 +207,9 @@ async fn write<'a>(deps: &Persist, verdicts: impl Iterator<Item = &'a ReadyVerdi
             &c.part_etags,
             &c.part_checksums,
             &c.part_statuses,
+            &c.widths,
+            &c.heights,
+            &c.durations,
         ],
     )
     .await?;
