@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(Bench::Inspection) {
         eprintln!("bench: inspection…");
-        inspection::run(&stack, &scale, &mut report)
+        inspection::run(&stack, &args.bin_dir, &scale, &mut report)
             .await
             .context("inspection")?;
     }

@@ -18,7 +18,7 @@ use sluice_shared::domain::{PartPlan, Sha256Checksum};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::api::{Api, User};
-use crate::inspection::{PNG, write_png};
+use crate::inspection::write_png;
 use crate::report::{Report, Row, median, ms, percentile};
 use crate::{KIB, MIB, Scale};
 
@@ -287,9 +287,7 @@ async fn latency(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::R
 }
 
 fn small_png(size: usize) -> Vec<u8> {
-    let mut bytes = PNG.to_vec();
-    bytes.extend((0..size - bytes.len()).map(|i| (i * 31 % 251) as u8));
-    bytes
+    sluice_shared::inspection::samples::png(size)
 }
 
 async fn complete_to_uploaded(

@@ -172,14 +172,14 @@ impl Client {
     }
 }
 
-/// Bytes that begin like a PNG image.
+/// A structurally valid PNG of exactly `size` bytes (64×48, filler pixels).
 pub fn png(size: usize) -> Vec<u8> {
-    with_header(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0", size)
+    sluice_shared::inspection::samples::png(size)
 }
 
-/// Bytes that begin like an MP4 video.
+/// A structurally valid MP4 of exactly `size` bytes (64×48, 1 s).
 pub fn mp4(size: usize) -> Vec<u8> {
-    with_header(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom", size)
+    sluice_shared::inspection::samples::mp4(size)
 }
 
 /// Bytes that begin like a Linux executable.

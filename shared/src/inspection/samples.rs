@@ -154,3 +154,121 @@ pub fn pdf() -> Vec<u8> {
     );
     out
 }
+
+/// Writes a Word package of exactly `size` bytes (at least 1 KiB, under
+/// 4 GiB): `[Content_Types].xml`, `word/document.xml` and a stored
+/// `word/media/filler.bin` that takes the rest, then the central directory.
+pub fn write_docx(out: &mut impl Write, size: u64) -> io::Result<()> {
+    let types: &[u8] = br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#;
+    let document: &[u8] = br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>"#;
+    let names: [&[u8]; 3] = [b"[Content_Types].xml", b"word/document.xml", b"word/media/filler.bin"];
+    // Local headers (30 + name) and central entries (46 + name), and the end record.
+    let framing: u64 = names.iter().map(|n| 76 + 2 * n.len() as u64).sum::<u64>() + 22;
+    let filler_len = size.max(1024) - framing - types.len() as u64 - document.len() as u64;
+    let block = filler(size as u32, 1 << 20);
+    let filler_crc = {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut left = filler_len;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            hasher.update(&block[..n]);
+            left -= n as u64;
+        }
+        hasher.finalize()
+    };
+    let entries = [
+        (names[0], types.len() as u64, crc32fast::hash(types)),
+        (names[1], document.len() as u64, crc32fast::hash(document)),
+        (names[2], filler_len, filler_crc),
+    ];
+    let header = |sig: &[u8], name: &[u8], len: u64, crc: u32| {
+        let mut h = sig.to_vec();
+        if sig == b"PK\x01\x02" {
+            h.extend_from_slice(&[0x14, 0]);
+        }
+        h.extend_from_slice(&[0x14, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&(len as u32).to_le_bytes());
+        h.extend_from_slice(&(len as u32).to_le_bytes());
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes());
+        h
+    };
+    let mut offsets = Vec::new();
+    let mut at = 0u64;
+    for (i, (name, len, crc)) in entries.iter().enumerate() {
+        offsets.push(at);
+        out.write_all(&header(b"PK\x03\x04", name, *len, *crc))?;
+        out.write_all(name)?;
+        match i {
+            0 => out.write_all(types)?,
+            1 => out.write_all(document)?,
+            _ => {
+                let mut left = *len;
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    out.write_all(&block[..n])?;
+                    left -= n as u64;
+                }
+            }
+        }
+        at += 30 + name.len() as u64 + len;
+    }
+    let directory_start = at;
+    for ((name, len, crc), offset) in entries.iter().zip(offsets) {
+        let mut central = header(b"PK\x01\x02", name, *len, *crc);
+        central.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
+        central.extend_from_slice(&[0; 4]); // external attributes
+        central.extend_from_slice(&(offset as u32).to_le_bytes());
+        out.write_all(&central)?;
+        out.write_all(name)?;
+        at += 46 + name.len() as u64;
+    }
+    out.write_all(b"PK\x05\x06\0\0\0\0\x03\0\x03\0")?;
+    out.write_all(&((at - directory_start) as u32).to_le_bytes())?;
+    out.write_all(&(directory_start as u32).to_le_bytes())?;
+    out.write_all(&0u16.to_le_bytes())
+}
+
+/// Writes a PDF of about `size` bytes (at least 4 KiB), shaped like a
+/// scanned document: page objects with their dictionaries, image streams
+/// of 64 KiB, and every 32 pages an object stream, Flate-compressed,
+/// holding the annotations of those pages.
+pub fn write_pdf(out: &mut impl Write, size: u64) -> io::Result<()> {
+    use flate2::{Compression, write::ZlibEncoder};
+    let image = filler(size as u32, 64 * 1024);
+    let mut written = 0u64;
+    let put = |out: &mut dyn Write, bytes: &[u8]| -> io::Result<u64> {
+        out.write_all(bytes)?;
+        Ok(bytes.len() as u64)
+    };
+    written += put(out, b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")?;
+    let mut object = 3u32;
+    let mut page = 0u32;
+    while written + 64 * 1024 + 512 < size.max(4096) {
+        let text = format!(
+            "{object} 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im0 {} 0 R >> >> >>\nendobj\n{} 0 obj\n<< /Type /XObject /Subtype /Image /Width 256 /Height 256 /BitsPerComponent 8 /ColorSpace /DeviceGray /Filter /DCTDecode /Length {} >>\nstream\n",
+            object + 1,
+            object + 1,
+            image.len()
+        );
+        written += put(out, text.as_bytes())? + put(out, &image)? + put(out, b"\nendstream\nendobj\n")?;
+        object += 2;
+        page += 1;
+        if page % 32 == 0 {
+            let mut objects = String::new();
+            for i in 0..32 {
+                objects.push_str(&format!("<< /Type /Annot /Subtype /Link /Rect [0 0 {i} 10] /Border [0 0 0] >>\n"));
+            }
+            let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
+            encoder.write_all(objects.as_bytes())?;
+            let compressed = encoder.finish()?;
+            let header = format!("{object} 0 obj\n<< /Type /ObjStm /N 32 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n", compressed.len());
+            written += put(out, header.as_bytes())? + put(out, &compressed)? + put(out, b"\nendstream\nendobj\n")?;
+            object += 1;
+        }
+    }
+    put(out, format!("2 0 obj\n<< /Type /Pages /Count {page} >>\nendobj\n").as_bytes())?;
+    put(out, format!("trailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes())?;
+    Ok(())
+}
