@@ -22,19 +22,47 @@ function expect(condition, message) {
   if (!condition) throw new Error(`expectation failed: ${message}`)
 }
 
-// The files a user drops: a real-looking PNG, and an executable named .pdf.
+// The files a user drops: a structurally valid PNG (IHDR, 1 MiB IDAT chunks
+// of random pixels with their CRCs, IEND), and an executable named .pdf.
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+function crc32(bytes) {
+  let c = 0xffffffff
+  for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
+function chunk(type, data) {
+  const head = Buffer.alloc(8)
+  head.writeUInt32BE(data.length, 0)
+  head.write(type, 4, 'latin1')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0)
+  return Buffer.concat([head, data, crc])
+}
+function pngOf(size) {
+  const ihdr = Buffer.from('000000400000003008060000 00'.replace(/ /g, ''), 'hex')
+  const parts = [Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr)]
+  let left = size - 8 - 25 - 12
+  while (left > 12) {
+    const len = Math.min(MiB, left - 12)
+    parts.push(chunk('IDAT', randomBytes(len)))
+    left -= len + 12
+  }
+  parts.push(chunk('IEND', Buffer.alloc(0)))
+  return Buffer.concat(parts)
+}
 const folder = mkdtempSync(join(tmpdir(), 'sluice-e2e-'))
-const png = Buffer.concat([
-  Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex'),
-  randomBytes(30 * MiB - 29),
-])
+const png = pngOf(30 * MiB)
 const spoof = Buffer.concat([Buffer.from('7f454c4602010100000000000000000002003e0001000000', 'hex'), randomBytes(64 * 1024)])
 const photoPath = join(folder, 'harbour.png')
 const spoofPath = join(folder, 'invoice.pdf')
 const tidePath = join(folder, 'tide.png')
 writeFileSync(photoPath, png)
 writeFileSync(spoofPath, spoof)
-writeFileSync(tidePath, png.subarray(0, 12 * MiB))
+writeFileSync(tidePath, pngOf(12 * MiB))
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

@@ -174,6 +174,8 @@ async fn inspect_object(deps: &Inspect, bucket: &str, key: &str, size: u64) -> R
                 let bytes = read_range(deps, bucket, key, offset, len).await?;
                 window.add(offset, bytes);
             }
+            // A PDF the head already holds whole is scanned from it.
+            Step::ScanPdf if window.is_whole() => return Ok(inspection::scan_pdf_bytes(window.head())),
             Step::ScanPdf => return scan_pdf(deps, bucket, key, size).await,
         }
     }

@@ -268,7 +268,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     }
     let mut found = Found::new(mime);
     let (mut scale, mut duration) = (1_000_000u64, None::<f64>);
-    let mut seen_info = false;
+    let (mut seen_info, mut reached_media) = (false, false);
     let mut at = segment;
     while at < segment_end.min(head.len()) {
         let Some((id, body, len)) = element(head, at) else {
@@ -278,7 +278,8 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
             return bad(format!("the Segment's element at byte {at} does not parse"));
         };
         if id == 0x1F43_B675 {
-            break; // the first Cluster: media data follows.
+            reached_media = true; // the first Cluster: media data follows.
+            break;
         }
         if len == EBML_UNKNOWN || body + len as usize > segment_end {
             return bad(format!(
@@ -325,11 +326,9 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
         }
         at = body + len as usize;
     }
-    if !seen_info
-        && head.len() as u64 >= w.size().min(super::HEAD_BYTES)
-        && at < segment_end.min(head.len())
-    {
-        return bad("the Segment has no Info element".into());
+    // Info comes before the media; past the head it may still be there.
+    if !seen_info && (reached_media || at >= segment_end) {
+        return bad("the Segment has no Info element before its media".into());
     }
     if let Some(d) = duration.filter(|d| d.is_finite() && *d >= 0.0) {
         found.duration_ms = Some((d * scale as f64 / 1_000_000.0) as u64);

@@ -262,21 +262,30 @@ pub(crate) fn forbidden(mime: &str) -> Refusal {
     )
 }
 
-/// Examines a whole file held in memory, PDF scan included: what the tests,
-/// the bench and the CLI's local checks use. Inspect reads ranges instead.
+/// Examines a whole file held in memory, PDF scan included: what the tests
+/// and the bench use. Inspect reads ranges instead.
 pub fn examine_bytes(bytes: &[u8], rules: &Rules) -> Checked {
     let window = Window::whole(bytes);
     match examine(&window, rules) {
         Step::Done(checked) => checked,
-        Step::ScanPdf => {
-            let mut scanner = pdf::PdfScanner::new(bytes.len() as u64);
-            for chunk in bytes.chunks(64 * 1024) {
-                scanner.feed(chunk);
-            }
-            scanner.finish()
-        }
-        Step::Read { offset, len } => unreachable!("a whole file has every range ({offset}+{len})"),
+        Step::ScanPdf => scan_pdf_bytes(bytes),
+        // A whole file has every range; a validator asking for one anyway
+        // is a bug, answered as unverifiable rather than a panic.
+        Step::Read { offset, len } => Err(Refusal::new(
+            RefusalCode::UnverifiableContent,
+            None,
+            format!("bytes {offset}..+{len} were asked for again"),
+        )),
     }
+}
+
+/// Scans a PDF held in memory.
+pub fn scan_pdf_bytes(bytes: &[u8]) -> Checked {
+    let mut scanner = pdf::PdfScanner::new(bytes.len() as u64);
+    for chunk in bytes.chunks(64 * 1024) {
+        scanner.feed(chunk);
+    }
+    scanner.finish()
 }
 
 /// Big-endian and little-endian integers at an offset of a slice that the

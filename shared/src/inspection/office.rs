@@ -45,8 +45,6 @@ const EXECUTABLE_EXTENSIONS: &[&str] = &[
     "gadget",
     "so",
     "dylib",
-    "elf",
-    "bin.exe",
 ];
 
 /// One entry of a ZIP central directory.

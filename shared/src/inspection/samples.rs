@@ -161,7 +161,11 @@ pub fn pdf() -> Vec<u8> {
 pub fn write_docx(out: &mut impl Write, size: u64) -> io::Result<()> {
     let types: &[u8] = br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#;
     let document: &[u8] = br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>"#;
-    let names: [&[u8]; 3] = [b"[Content_Types].xml", b"word/document.xml", b"word/media/filler.bin"];
+    let names: [&[u8]; 3] = [
+        b"[Content_Types].xml",
+        b"word/document.xml",
+        b"word/media/filler.bin",
+    ];
     // Local headers (30 + name) and central entries (46 + name), and the end record.
     let framing: u64 = names.iter().map(|n| 76 + 2 * n.len() as u64).sum::<u64>() + 22;
     let filler_len = size.max(1024) - framing - types.len() as u64 - document.len() as u64;
@@ -236,39 +240,57 @@ pub fn write_docx(out: &mut impl Write, size: u64) -> io::Result<()> {
 /// holding the annotations of those pages.
 pub fn write_pdf(out: &mut impl Write, size: u64) -> io::Result<()> {
     use flate2::{Compression, write::ZlibEncoder};
-    let image = filler(size as u32, 64 * 1024);
+    // Image streams of 64 KiB, smaller in a small file so it still has pages.
+    let image = filler(size as u32, (size / 64).clamp(1024, 64 * 1024) as usize);
     let mut written = 0u64;
     let put = |out: &mut dyn Write, bytes: &[u8]| -> io::Result<u64> {
         out.write_all(bytes)?;
         Ok(bytes.len() as u64)
     };
-    written += put(out, b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")?;
+    written += put(
+        out,
+        b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+    )?;
     let mut object = 3u32;
     let mut page = 0u32;
-    while written + 64 * 1024 + 512 < size.max(4096) {
+    while written + image.len() as u64 + 512 < size.max(4096) {
         let text = format!(
             "{object} 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im0 {} 0 R >> >> >>\nendobj\n{} 0 obj\n<< /Type /XObject /Subtype /Image /Width 256 /Height 256 /BitsPerComponent 8 /ColorSpace /DeviceGray /Filter /DCTDecode /Length {} >>\nstream\n",
             object + 1,
             object + 1,
             image.len()
         );
-        written += put(out, text.as_bytes())? + put(out, &image)? + put(out, b"\nendstream\nendobj\n")?;
+        written +=
+            put(out, text.as_bytes())? + put(out, &image)? + put(out, b"\nendstream\nendobj\n")?;
         object += 2;
         page += 1;
         if page % 32 == 0 {
             let mut objects = String::new();
             for i in 0..32 {
-                objects.push_str(&format!("<< /Type /Annot /Subtype /Link /Rect [0 0 {i} 10] /Border [0 0 0] >>\n"));
+                objects.push_str(&format!(
+                    "<< /Type /Annot /Subtype /Link /Rect [0 0 {i} 10] /Border [0 0 0] >>\n"
+                ));
             }
             let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
             encoder.write_all(objects.as_bytes())?;
             let compressed = encoder.finish()?;
-            let header = format!("{object} 0 obj\n<< /Type /ObjStm /N 32 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n", compressed.len());
-            written += put(out, header.as_bytes())? + put(out, &compressed)? + put(out, b"\nendstream\nendobj\n")?;
+            let header = format!(
+                "{object} 0 obj\n<< /Type /ObjStm /N 32 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
+                compressed.len()
+            );
+            written += put(out, header.as_bytes())?
+                + put(out, &compressed)?
+                + put(out, b"\nendstream\nendobj\n")?;
             object += 1;
         }
     }
-    put(out, format!("2 0 obj\n<< /Type /Pages /Count {page} >>\nendobj\n").as_bytes())?;
-    put(out, format!("trailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes())?;
+    put(
+        out,
+        format!("2 0 obj\n<< /Type /Pages /Count {page} >>\nendobj\n").as_bytes(),
+    )?;
+    put(
+        out,
+        format!("trailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes(),
+    )?;
     Ok(())
 }

@@ -397,21 +397,41 @@ fn the_bench_samples_pass_inspection() {
     assert!(reads <= MAX_READS);
     let mut pdf = Vec::new();
     samples::write_pdf(&mut pdf, 5 << 20).unwrap();
-    assert_eq!(examine_bytes(&pdf, &Rules::default()).map(|f| f.mime), Ok("application/pdf".to_string()));
-    for size in [PNG_MIN as usize, 100, 1 << 20, (1 << 20) + 12, (1 << 20) + 13, 3 << 20] {
+    assert_eq!(
+        examine_bytes(&pdf, &Rules::default()).map(|f| f.mime),
+        Ok("application/pdf".to_string())
+    );
+    for size in [
+        PNG_MIN as usize,
+        100,
+        1 << 20,
+        (1 << 20) + 12,
+        (1 << 20) + 13,
+        3 << 20,
+    ] {
         let png = samples::png(size);
         assert_eq!(png.len(), size);
-        assert!(examine_bytes(&png, &Rules::default()).is_ok(), "png of {size}");
+        assert!(
+            examine_bytes(&png, &Rules::default()).is_ok(),
+            "png of {size}"
+        );
     }
     // An object stream holding a script is found in the same shape of file.
     let mut hostile = pdf.clone();
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut encoder, b"<< /S /JavaScript /JS (x) >>").unwrap();
     let compressed = encoder.finish().unwrap();
-    let mut object = format!("99 0 obj\n<< /N 1 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n", compressed.len()).into_bytes();
+    let mut object = format!(
+        "99 0 obj\n<< /N 1 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
+        compressed.len()
+    )
+    .into_bytes();
     object.extend_from_slice(&compressed);
     object.extend_from_slice(b"\nendstream\nendobj\n");
     let after_catalog = memchr::memmem::find(&hostile, b"endobj\n").unwrap() + 7;
     hostile.splice(after_catalog..after_catalog, object);
-    assert_eq!(examine_bytes(&hostile, &Rules::default()).unwrap_err().code, RefusalCode::ActiveContent);
+    assert_eq!(
+        examine_bytes(&hostile, &Rules::default()).unwrap_err().code,
+        RefusalCode::ActiveContent
+    );
 }

@@ -112,15 +112,17 @@ impl<'a> Window<'a> {
             )));
         }
         // Near the end: the whole tail, which is where directories and
-        // trailers live; elsewhere at least a head's worth from the offset.
+        // trailers live. Elsewhere a fair share of what is left of the
+        // budget (at least a head's worth), so a chain of segments (a JPEG's
+        // APP segments before its frame header) can be followed in one read.
         let (offset, len) = if end + TAIL_BYTES >= self.size {
             let start = missing.offset.min(self.size.saturating_sub(TAIL_BYTES));
             (start, self.size - start)
         } else {
-            (
-                missing.offset,
-                missing.len.max(HEAD_BYTES).min(self.size - missing.offset),
-            )
+            let reads_left = MAX_READS.saturating_sub(reads).max(1) as u64;
+            let share = MAX_READ_BYTES.saturating_sub(read_bytes) / reads_left;
+            let len = missing.len.max(HEAD_BYTES).max(share);
+            (missing.offset, len.min(self.size - missing.offset))
         };
         if reads >= MAX_READS || read_bytes + len > MAX_READ_BYTES {
             return Step::Done(Err(Refusal::unverifiable(
@@ -241,18 +243,17 @@ mod tests {
                 len: TAIL_BYTES
             }
         );
-        // In the middle: a head's worth.
+        // In the middle: a fair share of the budget left (two reads to go).
+        let share = (MAX_READ_BYTES - HEAD_BYTES) / 2;
+        let middle = Missing {
+            offset: 4096 * 1024,
+            len: 8,
+        };
         assert_eq!(
-            w.plan_read(
-                Missing {
-                    offset: 4096 * 1024,
-                    len: 8
-                },
-                "x"
-            ),
+            w.plan_read(middle, "x"),
             Step::Read {
                 offset: 4096 * 1024,
-                len: HEAD_BYTES
+                len: share
             }
         );
         // More than the byte budget, or past the end, is refused.
