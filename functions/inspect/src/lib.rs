@@ -192,11 +192,19 @@ async fn read_range(deps: &Inspect, bucket: &str, key: &str, offset: u64, len: u
         .send()
         .await
         .map_err(aws::describe)?;
-    let bytes = object.body.collect().await?.into_bytes();
+    // Never more than asked for, even from a server that ignores Range.
+    let mut body = object.body;
+    let mut bytes = Vec::with_capacity(len as usize);
+    while let Some(chunk) = body.try_next().await? {
+        if bytes.len() + chunk.len() > len as usize {
+            return Err(format!("S3 answered more than the {len} bytes asked for at {offset} of {key}").into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     if bytes.len() as u64 != len {
         return Err(format!("S3 answered {} bytes for a range of {len} at {offset} of {key}", bytes.len()).into());
     }
-    Ok(bytes.to_vec())
+    Ok(bytes)
 }
 
 /// Streams the whole PDF through its scanner, a chunk at a time, stopping

@@ -87,18 +87,20 @@ pub fn png(w: &Window) -> Outcome {
     }
 }
 
-/// SOI, then marker segments whose lengths chain, up to a frame header
-/// (SOFn) that states the size. Data after EOI is allowed: phones append
-/// motion-photo videos there.
+/// SOI, then marker segments whose lengths chain, through a frame header
+/// (SOFn) that states the size, up to the first scan (SOS); a file read
+/// whole must also hold an EOI after it. Data after EOI is allowed: phones
+/// append motion-photo videos there.
 pub fn jpeg(w: &Window) -> Outcome {
     const MIME: &str = "image/jpeg";
     let bad = |why: String| Outcome::Checked(Err(Refusal::invalid(MIME, why)));
     let mut pos: u64 = 2;
+    let mut frame_size = None;
     loop {
         let marker = match w.get(pos, 4) {
             Ok(m) => m,
             Err(_) if pos + 4 > w.size() => {
-                return bad("the JPEG ends before its frame header".into());
+                return bad("the JPEG ends before its first scan".into());
             }
             Err(missing) => return missing.into(),
         };
@@ -119,6 +121,7 @@ pub fn jpeg(w: &Window) -> Outcome {
                 pos += 2;
                 continue;
             }
+            0xDA if frame_size.is_some() => break,
             0x00 | 0xD8 | 0xD9 | 0xDA => {
                 return bad(format!(
                     "marker 0x{code:02X} at byte {pos} comes before any frame header"
@@ -133,7 +136,7 @@ pub fn jpeg(w: &Window) -> Outcome {
             ));
         }
         let is_frame = matches!(code, 0xC0..=0xCF) && !matches!(code, 0xC4 | 0xC8 | 0xCC);
-        if is_frame {
+        if is_frame && frame_size.is_none() {
             let frame = match w.get(pos + 4, len - 2) {
                 Ok(f) => f,
                 Err(missing) => return missing.into(),
@@ -151,10 +154,16 @@ pub fn jpeg(w: &Window) -> Outcome {
                     "the frame header states {width}×{height} pixels in {components} components"
                 ));
             }
-            return Outcome::Checked(Ok(Found::sized(MIME, width.into(), height.into())));
+            frame_size = Some((u32::from(width), u32::from(height)));
         }
         pos += 2 + len;
     }
+    let (width, height) = frame_size.unwrap_or_default();
+    // Entropy-coded data stuffs every 0xFF with 0x00, so FF D9 is an EOI.
+    if w.is_whole() && memchr::memmem::find(&w.head()[pos as usize..], b"\xFF\xD9").is_none() {
+        return bad("the JPEG has no end-of-image marker after its scan".into());
+    }
+    Outcome::Checked(Ok(Found::sized(MIME, width, height)))
 }
 
 /// Header, logical screen descriptor and colour table, then blocks
@@ -386,7 +395,10 @@ pub fn bmp(w: &Window) -> Outcome {
     }
     if compression == 0 {
         let row = (width as u64 * u64::from(depth)).div_ceil(32) * 4;
-        if data_offset + row * height as u64 > w.size() {
+        let pixels_end = row
+            .checked_mul(height as u64)
+            .and_then(|n| n.checked_add(data_offset));
+        if pixels_end.is_none_or(|end| end > w.size()) {
             return bad(format!(
                 "{width}×{height} pixels at {depth} bits need more bytes than the file has"
             ));

@@ -50,7 +50,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
             },
             n => (n, 8),
         };
-        if size < header_len || pos + size > w.size() {
+        if size < header_len || size > w.size() - pos {
             return bad(format!(
                 "the '{name}' box at byte {pos} claims {size} bytes, past the file's end at {}",
                 w.size()
@@ -59,7 +59,14 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
         match &kind {
             b"moov" => {
                 seen_moov = true;
-                read_movie(w.available(pos + header_len), size - header_len, &mut found);
+                let movie = w.available(pos + header_len);
+                read_movie(movie, size - header_len, &mut found);
+                // A whole movie box without a video track is sound only
+                // (voice notes, music): infer calls every MP4 a video.
+                let whole = movie.len() as u64 >= size - header_len;
+                if whole && found.width.is_none() && mime.starts_with("video/") {
+                    found.mime = "audio/mp4".to_string();
+                }
             }
             b"meta" if still => {
                 seen_moov = true;
@@ -90,7 +97,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
 fn primary_ispe(meta: &[u8]) -> Option<(u32, u32)> {
     let (_, pitm) = boxes(meta).find(|(kind, _)| *kind == b"pitm")?;
     let primary = if pitm.first()? == &0 {
-        u32::from(be16(pitm, 4))
+        u32::from(be16(pitm.get(..6)?, 4))
     } else {
         be32(pitm.get(..8)?, 4)
     };
@@ -230,8 +237,12 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     let mut doc_type = None;
     let mut at = body;
     while at < header_end {
-        let Some((id, body, len)) = element(head, at).filter(|e| e.1 + e.2 as usize <= header_end)
-        else {
+        let Some((id, body, len)) = element(head, at).filter(|e| {
+            e.2 != EBML_UNKNOWN
+                && e.1
+                    .checked_add(e.2 as usize)
+                    .is_some_and(|end| end <= header_end)
+        }) else {
             return bad(format!(
                 "the EBML header's element at byte {at} does not parse"
             ));
@@ -259,7 +270,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     let segment_end = if segment_len == EBML_UNKNOWN {
         size
     } else {
-        segment + segment_len as usize
+        segment.saturating_add(segment_len as usize)
     };
     if segment_end > size {
         return bad(format!(
@@ -268,7 +279,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     }
     let mut found = Found::new(mime);
     let (mut scale, mut duration) = (1_000_000u64, None::<f64>);
-    let (mut seen_info, mut reached_media) = (false, false);
+    let (mut seen_info, mut reached_media, mut tracks_read) = (false, false, false);
     let mut at = segment;
     while at < segment_end.min(head.len()) {
         let Some((id, body, len)) = element(head, at) else {
@@ -281,7 +292,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
             reached_media = true; // the first Cluster: media data follows.
             break;
         }
-        if len == EBML_UNKNOWN || body + len as usize > segment_end {
+        if len == EBML_UNKNOWN || body.saturating_add(len as usize) > segment_end {
             return bad(format!(
                 "the element 0x{id:X} at byte {at} runs past its Segment"
             ));
@@ -307,6 +318,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
                 }
             }
             0x1654_AE6B => {
+                tracks_read = body + len as usize <= head.len();
                 for (_, entry) in children(inner).filter(|(id, _)| *id == 0xAE) {
                     for (_, video) in children(entry).filter(|(id, _)| *id == 0xE0) {
                         let number = |want| {
@@ -333,6 +345,16 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     if let Some(d) = duration.filter(|d| d.is_finite() && *d >= 0.0) {
         found.duration_ms = Some((d * scale as f64 / 1_000_000.0) as u64);
     }
+    // Whole Tracks without a video track: sound only (a browser's recorded
+    // voice note); infer calls every WebM a video.
+    if tracks_read && found.width.is_none() {
+        found.mime = if mime == "video/webm" {
+            "audio/webm"
+        } else {
+            "audio/x-matroska"
+        }
+        .to_string();
+    }
     Outcome::Checked(Ok(found))
 }
 
@@ -357,7 +379,11 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
     if head.len() < 12 {
         return bad("the file is too short for a RIFF header".into());
     }
-    let riff_end = u64::from(le32(head, 4)) + 8;
+    // A streamed WAV (written to a pipe) leaves its size at 0 or the maximum.
+    let riff_end = match le32(head, 4) {
+        0 | u32::MAX => w.size(),
+        n => u64::from(n) + 8,
+    };
     if riff_end > w.size() {
         return bad(format!(
             "the RIFF header says {riff_end} bytes but the file has {}",
@@ -440,7 +466,7 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
 }
 
 /// Ogg's CRC-32: polynomial 0x04C11DB7, not reflected, initial value 0.
-fn ogg_crc(bytes: &[u8]) -> u32 {
+fn ogg_crc(crc: u32, bytes: &[u8]) -> u32 {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let mut t = [0u32; 256];
@@ -457,7 +483,7 @@ fn ogg_crc(bytes: &[u8]) -> u32 {
         }
         t
     });
-    bytes.iter().fold(0u32, |crc, &b| {
+    bytes.iter().fold(crc, |crc, &b| {
         (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize]
     })
 }
@@ -473,9 +499,9 @@ fn ogg_page(b: &[u8]) -> Result<(usize, i64, u32), String> {
         .ok_or("the page's segment table is cut off")?;
     let len = 27 + segments + table.iter().map(|&s| s as usize).sum::<usize>();
     let page = b.get(..len).ok_or("the page is cut off")?;
-    let mut copy = page.to_vec();
-    copy[22..26].fill(0);
-    if ogg_crc(&copy) != le32(page, 22) {
+    // The CRC is computed with its own field as zeros.
+    let crc = ogg_crc(ogg_crc(ogg_crc(0, &page[..22]), &[0; 4]), &page[26..]);
+    if crc != le32(page, 22) {
         return Err("the page fails its CRC".into());
     }
     Ok((len, le64(page, 6) as i64, le32(page, 14)))
@@ -528,10 +554,14 @@ pub fn ogg(w: &Window, mime: &str) -> Outcome {
         Ok(t) => t,
         Err(missing) => return missing.into(),
     };
-    let last = (0..tail.len().saturating_sub(27)).rev().find_map(|at| {
-        let (len, granule, page_serial) = ogg_page(&tail[at..]).ok()?;
-        (at + len == tail.len()).then_some((granule, page_serial))
-    });
+    // The last page starts at one of the last "OggS" of the tail (a page
+    // is at most 65,307 bytes); a few candidates bound the work.
+    let last = memchr::memmem::rfind_iter(tail, b"OggS")
+        .take(64)
+        .find_map(|at| {
+            let (len, granule, page_serial) = ogg_page(&tail[at..]).ok()?;
+            (at + len == tail.len()).then_some((granule, page_serial))
+        });
     let Some((granule, last_serial)) = last else {
         return bad("the file does not end with a whole Ogg page".into());
     };
@@ -645,6 +675,16 @@ fn mpeg_frame(h: &[u8]) -> Option<(u64, u64, u64, u64)> {
         _ => (72 * bitrate / rate + padding, 576),
     };
     Some((len, samples, rate, bitrate))
+}
+
+/// Whether `head` starts with two MPEG audio frame headers in a row.
+pub(crate) fn starts_with_mpeg_frames(head: &[u8]) -> bool {
+    mpeg_frame(head).is_some_and(|(len, ..)| {
+        usize::try_from(len)
+            .ok()
+            .and_then(|len| head.get(len..))
+            .is_some_and(|next| mpeg_frame(next).is_some())
+    })
 }
 
 /// MP3: an optional ID3v2 tag whose size is valid, then an MPEG audio frame

@@ -188,14 +188,27 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
             "the file is empty",
         )));
     }
-    let Some(guess) = infer::get(head) else {
+    // Signatures infer misses: TIFFs whose bytes 8-9 read like CR2's test,
+    // and MPEG audio frames with CRC or of MPEG 2.5, without an ID3 tag.
+    let own_guess = if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        Some(if head.get(8..10) == Some(b"CR") {
+            "image/x-canon-cr2"
+        } else {
+            "image/tiff"
+        })
+    } else if media::starts_with_mpeg_frames(head) {
+        Some("audio/mpeg")
+    } else {
+        None
+    };
+    let guess = infer::get(head);
+    let Some(mime) = own_guess.or(guess.as_ref().map(|g| g.mime_type())) else {
         return Step::Done(Err(Refusal::new(
             RefusalCode::UnknownContent,
             None,
             "the first bytes match no allowed file type",
         )));
     };
-    let mime = guess.mime_type();
     let outcome = match mime {
         "image/png" => image::png(window),
         "image/jpeg" => image::jpeg(window),
@@ -235,7 +248,10 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
                 return Step::ScanPdf;
             }
         }
-        _ => match (guess.matcher_type(), Kind::of_mime(mime)) {
+        _ => match (
+            guess.map_or(infer::MatcherType::Custom, |g| g.matcher_type()),
+            Kind::of_mime(mime),
+        ) {
             (infer::MatcherType::App | infer::MatcherType::Text | infer::MatcherType::Font, _)
             | (infer::MatcherType::Archive | infer::MatcherType::Book, None) => {
                 Outcome::Checked(Err(forbidden(mime)))

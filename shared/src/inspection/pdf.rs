@@ -1,9 +1,11 @@
 //! PDF, scanned as a stream in constant memory: the `%PDF-` header, a
 //! trailer (`startxref`, `%%EOF`) at the end, and no active content. Every
-//! name outside streams is read (with its `#xx` escapes decoded), and so is
-//! every name inside compressed object streams, which are inflated on the
-//! fly. Streams of other kinds (pages, images, fonts) hold no dictionaries
-//! a reader acts on and are skipped.
+//! name outside streams is read (with its `#xx` escapes decoded, outside
+//! strings and comments), and so is every name inside object streams, which
+//! are inflated on the fly. A stream is skipped by its direct `/Length` when
+//! it has one (by its `endstream` otherwise), so bytes inside it cannot
+//! pose as syntax. Streams of other kinds (pages, images, fonts) hold no
+//! dictionaries a reader acts on and are skipped.
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -12,23 +14,32 @@ use super::{Checked, Found, Refusal};
 const MIME: &str = "application/pdf";
 
 /// Names that make a PDF run or carry something: scripts, launch actions,
-/// embedded files, rich media, XFA forms and additional actions.
+/// embedded files and attachments, rich media, XFA forms and additional
+/// actions.
 pub const ACTIVE_NAMES: &[&[u8]] = &[
     b"JavaScript",
     b"JS",
     b"Launch",
     b"EmbeddedFile",
     b"EmbeddedFiles",
+    b"EF",
+    b"FileAttachment",
     b"RichMedia",
     b"XFA",
     b"AA",
 ];
 
-/// Inflating more than this many bytes per byte of PDF is taken for a
-/// decompression bomb rather than scanned to the end.
-const MAX_INFLATE_RATIO: u64 = 64;
+/// What inflating object streams may produce in all before the file is
+/// taken for a decompression bomb: 16 times its size, at least 64 MiB and
+/// at most 1 GiB.
+fn inflate_limit(size: u64) -> u64 {
+    size.saturating_mul(16).clamp(64 << 20, 1 << 30)
+}
+
 const TRAILER_WINDOW: usize = 1024;
 const ENDSTREAM: &[u8] = b"endstream";
+/// PDF names are at most 127 bytes; longer ones are cut (and match nothing).
+const MAX_NAME: usize = 127;
 
 /// The lexer's state between bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,29 +61,56 @@ struct Lexer {
     state: Lex,
     name: Vec<u8>,
     /// A `#` escape inside a name: its hex digits so far.
-    escape: Option<Vec<u8>>,
+    escape: Option<(u8, u8)>,
     /// The bare word being read (a keyword or a number).
     word: Vec<u8>,
     last_lt: bool,
+    last_gt: bool,
+    /// The last token closed a dictionary: only then does `stream` start one.
+    after_dict: bool,
     /// Names of the object being read, for what its stream holds.
     object: ObjectFacts,
     found: Option<Vec<u8>>,
 }
 
 /// What a stream's dictionary said, as far as the scan needs.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct ObjectFacts {
-    flate: bool,
+    flate: u8,
     other_filter: bool,
+    decode_parms: bool,
     /// `/N` and `/First`, the keys of an object stream (with or without `/Type /ObjStm`).
     n: bool,
     first: bool,
     objstm: bool,
+    /// The words after `/Length`: `12` is direct, `12 0 R` is not.
+    length: Option<u64>,
+    length_words: u8,
+    length_indirect: bool,
 }
 
 impl ObjectFacts {
+    /// Nothing said yet, and no `/Length` being read.
+    fn fresh() -> Self {
+        Self {
+            flate: 0,
+            other_filter: false,
+            decode_parms: false,
+            n: false,
+            first: false,
+            objstm: false,
+            length: None,
+            length_words: 3,
+            length_indirect: false,
+        }
+    }
+
     fn object_stream(&self) -> bool {
         self.objstm || (self.n && self.first)
+    }
+
+    fn direct_length(&self) -> Option<u64> {
+        self.length.filter(|_| !self.length_indirect)
     }
 }
 
@@ -80,8 +118,10 @@ impl ObjectFacts {
 #[derive(Debug, PartialEq, Eq)]
 enum Event {
     None,
-    /// The `stream` keyword: raw stream bytes follow its end of line.
+    /// The `stream` keyword after a dictionary: raw bytes follow its end of line.
     Stream,
+    /// The `endstream` keyword.
+    EndStream,
 }
 
 impl Lexer {
@@ -92,7 +132,9 @@ impl Lexer {
             escape: None,
             word: Vec::new(),
             last_lt: false,
-            object: ObjectFacts::default(),
+            last_gt: false,
+            after_dict: false,
+            object: ObjectFacts::fresh(),
             found: None,
         }
     }
@@ -108,33 +150,62 @@ impl Lexer {
         matches!(b, b'\0' | b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
     }
 
+    fn push_name(&mut self, b: u8) {
+        if self.name.len() < MAX_NAME + 1 {
+            self.name.push(b);
+        }
+    }
+
     fn end_name(&mut self) {
         let name = std::mem::take(&mut self.name);
         self.escape = None;
+        self.after_dict = false;
+        self.object.length_words = 3; // a name ends what /Length said
         if self.found.is_none() && ACTIVE_NAMES.contains(&name.as_slice()) {
             self.found = Some(name.clone());
         }
         match name.as_slice() {
-            b"FlateDecode" | b"Fl" => self.object.flate = true,
+            b"FlateDecode" | b"Fl" => self.object.flate = self.object.flate.saturating_add(1),
             b"ASCIIHexDecode" | b"AHx" | b"ASCII85Decode" | b"A85" | b"LZWDecode" | b"LZW"
             | b"RunLengthDecode" | b"RL" | b"Crypt" | b"DCTDecode" | b"DCT" | b"JPXDecode"
             | b"CCITTFaxDecode" | b"CCF" | b"JBIG2Decode" => self.object.other_filter = true,
+            b"DecodeParms" | b"DP" => self.object.decode_parms = true,
             b"ObjStm" => self.object.objstm = true,
             b"N" => self.object.n = true,
             b"First" => self.object.first = true,
+            b"Length" => {
+                self.object.length = None;
+                self.object.length_words = 0;
+                self.object.length_indirect = false;
+            }
             _ => {}
         }
     }
 
     fn end_word(&mut self) -> Event {
+        let facts = &mut self.object;
+        if facts.length_words < 3 {
+            facts.length_words += 1;
+            match facts.length_words {
+                1 => {
+                    facts.length = std::str::from_utf8(&self.word)
+                        .ok()
+                        .and_then(|w| w.parse().ok())
+                }
+                3 => facts.length_indirect = self.word == b"R",
+                _ => {}
+            }
+        }
         let event = match self.word.as_slice() {
             b"obj" => {
-                self.object = ObjectFacts::default();
+                self.object = ObjectFacts::fresh();
                 Event::None
             }
-            b"stream" => Event::Stream,
+            b"stream" if self.after_dict => Event::Stream,
+            b"endstream" => Event::EndStream,
             _ => Event::None,
         };
+        self.after_dict = false;
         self.word.clear();
         event
     }
@@ -159,7 +230,7 @@ impl Lexer {
                         escaped: true,
                     },
                     (b'(', false) => Lex::Literal {
-                        depth: depth + 1,
+                        depth: depth.saturating_add(1),
                         escaped: false,
                     },
                     (b')', false) if depth == 0 => Lex::Normal,
@@ -186,24 +257,18 @@ impl Lexer {
                     self.state = Lex::Normal;
                     return self.normal(b);
                 }
-                match &mut self.escape {
-                    Some(digits) => {
-                        digits.push(b);
-                        if digits.len() == 2 {
-                            let text = std::str::from_utf8(digits).unwrap_or("");
-                            match u8::from_str_radix(text, 16) {
-                                Ok(decoded) => self.name.push(decoded),
-                                Err(_) => {
-                                    self.name.extend_from_slice(&[b'#', digits[0], digits[1]])
-                                }
-                            }
-                            self.escape = None;
-                        }
-                    }
-                    None if b == b'#' => self.escape = Some(Vec::with_capacity(2)),
-                    None => {
-                        if self.name.len() < 127 {
-                            self.name.push(b);
+                match self.escape.take() {
+                    None if b == b'#' => self.escape = Some((0, 0)),
+                    None => self.push_name(b),
+                    Some((0, _)) => self.escape = Some((1, b)),
+                    Some((_, high)) => {
+                        let digits = [high, b];
+                        match std::str::from_utf8(&digits)
+                            .ok()
+                            .and_then(|t| u8::from_str_radix(t, 16).ok())
+                        {
+                            Some(decoded) => self.push_name(decoded),
+                            None => digits.iter().for_each(|&d| self.push_name(d)),
                         }
                     }
                 }
@@ -215,6 +280,7 @@ impl Lexer {
 
     fn normal(&mut self, b: u8) -> Event {
         let was_lt = std::mem::take(&mut self.last_lt);
+        let was_gt = std::mem::take(&mut self.last_gt);
         if Self::is_space(b) || Self::is_delimiter(b) {
             let event = if self.word.is_empty() {
                 Event::None
@@ -232,19 +298,20 @@ impl Lexer {
                 }
                 b'<' if was_lt => {}
                 b'<' => self.last_lt = true,
+                b'>' if was_gt => self.after_dict = true,
+                b'>' => self.last_gt = true,
                 _ => {}
+            }
+            if !Self::is_space(b) && b != b'>' {
+                self.after_dict = false;
+                self.object.length_words = 3;
             }
             return event;
         }
         if was_lt {
-            // `<` then a non-`<`: a hex string, now in its first digit.
+            // `<` then a non-`<`: a hex string, now past its first digit.
             self.state = Lex::Hex;
-            return if b == b'>' {
-                self.state = Lex::Normal;
-                Event::None
-            } else {
-                Event::None
-            };
+            return Event::None;
         }
         if self.word.len() < 16 {
             self.word.push(b);
@@ -258,15 +325,21 @@ enum Mode {
     Syntax,
     /// Right after `stream`: its end of line comes next.
     StreamStart,
-    /// Skipping a stream's bytes up to `endstream`.
-    Skip,
-    /// Inflating an object stream, whose objects the inner lexer reads.
-    Inflate(Box<Inflating>),
+    /// Skipping a stream's bytes: `left` of them when its length is direct,
+    /// up to `endstream` otherwise.
+    Skip {
+        left: Option<u64>,
+    },
+    /// Reading an object stream's objects (inflating it first if it is
+    /// compressed) with a lexer of its own.
+    Objects(Box<Objects>),
 }
 
-struct Inflating {
-    inflater: Decompress,
+struct Objects {
+    inflater: Option<Decompress>,
     inner: Lexer,
+    left: Option<u64>,
+    /// The compressed data has ended; what is left is skipped.
     done: bool,
 }
 
@@ -303,6 +376,7 @@ impl PdfScanner {
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.seen += chunk.len() as u64;
         if self.is_decided() {
             return;
         }
@@ -310,56 +384,201 @@ impl PdfScanner {
             let take = (8 - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
-        let mut at = 0;
+        let (mut at, mut stalls) = (0, 0);
         while at < chunk.len() && !self.is_decided() {
-            at += match &mut self.mode {
-                Mode::Syntax => {
-                    let mut used = 0;
-                    for &b in &chunk[at..] {
-                        used += 1;
-                        if self.lexer.byte(b) == Event::Stream {
-                            self.mode = Mode::StreamStart;
-                            break;
-                        }
-                    }
-                    self.remember(&chunk[at..at + used]);
-                    used
-                }
-                Mode::StreamStart => {
-                    // `stream` is followed by CRLF or LF; tolerate a lone CR.
-                    let b = chunk[at];
-                    if b == b'\r' {
-                        self.remember(&chunk[at..at + 1]);
-                        1
-                    } else {
-                        let skip_eol = usize::from(b == b'\n');
-                        let facts = self.lexer.object;
-                        self.mode = if facts.object_stream() {
-                            if facts.other_filter || !facts.flate {
-                                self.refusal = Some(Refusal::unverifiable(
-                                    MIME,
-                                    "an object stream is encoded with filters Sluice does not decode",
-                                ));
-                                return;
-                            }
-                            Mode::Inflate(Box::new(Inflating {
-                                inflater: Decompress::new(true),
-                                inner: Lexer::new(),
-                                done: false,
-                            }))
-                        } else {
-                            Mode::Skip
-                        };
-                        self.recent.clear();
-                        self.remember(&chunk[at..at + skip_eol]);
-                        skip_eol
-                    }
-                }
-                Mode::Skip => self.skip_stream(&chunk[at..]),
-                Mode::Inflate(_) => self.inflate(&chunk[at..]),
+            let rest = &chunk[at..];
+            let used = match self.mode {
+                Mode::Syntax => self.syntax(rest),
+                Mode::StreamStart => self.stream_start(rest),
+                Mode::Skip { .. } => self.skip(rest),
+                Mode::Objects(_) => self.objects(rest),
             };
+            // A step that uses nothing changes the mode; never more than a
+            // few in a row, but a byte is given up rather than loop.
+            stalls = if used == 0 { stalls + 1 } else { 0 };
+            at += if stalls > 4 { 1 } else { used.min(rest.len()) };
         }
-        self.seen += chunk.len() as u64;
+    }
+
+    fn syntax(&mut self, bytes: &[u8]) -> usize {
+        let mut used = 0;
+        for &b in bytes {
+            used += 1;
+            if self.lexer.byte(b) == Event::Stream {
+                self.mode = Mode::StreamStart;
+                break;
+            }
+        }
+        self.remember(&bytes[..used]);
+        used
+    }
+
+    /// `stream` is followed by CRLF or LF (a lone CR is tolerated); then
+    /// the stream's bytes, read as its dictionary says.
+    fn stream_start(&mut self, bytes: &[u8]) -> usize {
+        if bytes[0] == b'\r' {
+            self.remember(&bytes[..1]);
+            return 1;
+        }
+        let eol = usize::from(bytes[0] == b'\n');
+        let facts = self.lexer.object;
+        let left = facts.direct_length();
+        self.mode = if facts.object_stream() {
+            if facts.other_filter || facts.flate > 1 || facts.decode_parms {
+                self.refusal = Some(Refusal::unverifiable(
+                    MIME,
+                    "an object stream is encoded with filters or predictors Sluice does not decode",
+                ));
+                return bytes.len();
+            }
+            let inflater = (facts.flate == 1).then(|| Decompress::new(true));
+            Mode::Objects(Box::new(Objects {
+                inflater,
+                inner: Lexer::new(),
+                left,
+                done: false,
+            }))
+        } else {
+            Mode::Skip { left }
+        };
+        self.recent.clear();
+        self.remember(&bytes[..eol]);
+        eol
+    }
+
+    /// Skips a stream's bytes; answers how many of `bytes` were used.
+    fn skip(&mut self, bytes: &[u8]) -> usize {
+        let Mode::Skip { left } = &mut self.mode else {
+            return 0;
+        };
+        match left {
+            Some(n) => {
+                let used = (*n).min(bytes.len() as u64) as usize;
+                *n -= used as u64;
+                if *n == 0 {
+                    self.end_stream();
+                }
+                self.remember(&bytes[..used]);
+                used
+            }
+            None => self.find_endstream(bytes),
+        }
+    }
+
+    /// Looks for `endstream` (across chunk ends); answers how many bytes of
+    /// `bytes` were used.
+    fn find_endstream(&mut self, bytes: &[u8]) -> usize {
+        // The end of the previous chunk may hold the keyword's first bytes.
+        let carry = self.recent.len().min(ENDSTREAM.len() - 1);
+        let mut joined = self.recent[self.recent.len() - carry..].to_vec();
+        joined.extend_from_slice(&bytes[..bytes.len().min(ENDSTREAM.len() - 1)]);
+        let found = memchr::memmem::find(&joined, ENDSTREAM)
+            .map(|i| i + ENDSTREAM.len() - carry)
+            .or_else(|| memchr::memmem::find(bytes, ENDSTREAM).map(|i| i + ENDSTREAM.len()));
+        let used = found.unwrap_or(bytes.len());
+        self.remember(&bytes[..used]);
+        if found.is_some() {
+            self.end_stream();
+        }
+        used
+    }
+
+    fn end_stream(&mut self) {
+        self.mode = Mode::Syntax;
+        self.lexer.word.clear();
+        self.lexer.object = ObjectFacts::fresh();
+    }
+
+    /// Reads an object stream's objects, inflating them first if need be.
+    fn objects(&mut self, bytes: &[u8]) -> usize {
+        let Mode::Objects(state) = &mut self.mode else {
+            return 0;
+        };
+        let take = state
+            .left
+            .map_or(bytes.len(), |n| n.min(bytes.len() as u64) as usize);
+        let input = &bytes[..take];
+        let mut used = 0;
+        let mut ended = false;
+        if state.done {
+            used = take;
+        } else if let Some(inflater) = &mut state.inflater {
+            let mut out = [0u8; 16 * 1024];
+            while used < input.len() {
+                let before = (inflater.total_in(), inflater.total_out());
+                let status = inflater.decompress(&input[used..], &mut out, FlushDecompress::None);
+                let consumed = (inflater.total_in() - before.0) as usize;
+                let produced = (inflater.total_out() - before.1) as usize;
+                used += consumed;
+                self.inflated += produced as u64;
+                out[..produced].iter().for_each(|&b| {
+                    state.inner.byte(b);
+                });
+                if self.inflated > inflate_limit(self.size) {
+                    self.refusal = Some(Refusal::unverifiable(
+                        MIME,
+                        format!(
+                            "its object streams inflate to more than {} bytes",
+                            inflate_limit(self.size)
+                        ),
+                    ));
+                    return bytes.len();
+                }
+                match status {
+                    Ok(Status::StreamEnd) => {
+                        state.done = true;
+                        // Without a direct length, the rest is found by its endstream.
+                        ended = state.left.is_none();
+                        break;
+                    }
+                    Ok(_) if consumed == 0 && produced == 0 => break,
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.refusal = Some(Refusal::unverifiable(
+                            MIME,
+                            "an object stream does not inflate (damaged or encrypted), so its objects cannot be checked",
+                        ));
+                        return bytes.len();
+                    }
+                }
+            }
+            if state.left.is_some() {
+                used = take;
+            }
+        } else {
+            // Not compressed: its objects are read as they come.
+            for &b in input {
+                used += 1;
+                if state.inner.byte(b) == Event::EndStream && state.left.is_none() {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if let Some(name) = state.inner.found.take() {
+            self.lexer.found = Some(name);
+        }
+        if let Some(n) = &mut state.left {
+            *n -= used as u64;
+            if *n == 0 {
+                if !state.done && state.inflater.is_some() {
+                    self.refusal = Some(Refusal::unverifiable(
+                        MIME,
+                        "an object stream's compressed data ends before its /Length",
+                    ));
+                }
+                ended = true;
+            }
+        }
+        self.remember(&bytes[..used]);
+        if ended {
+            if state_needs_search(&self.mode) {
+                self.mode = Mode::Skip { left: None };
+            } else {
+                self.end_stream();
+            }
+        }
+        used
     }
 
     /// Keeps the last bytes seen, bounded.
@@ -375,95 +594,6 @@ impl PdfScanner {
             self.recent.drain(..drop.min(self.recent.len()));
         }
         self.recent.extend_from_slice(bytes);
-    }
-
-    /// Looks for `endstream` in the stream's bytes (across chunk ends);
-    /// answers how many bytes of `chunk` were used.
-    fn skip_stream(&mut self, chunk: &[u8]) -> usize {
-        // The end of the previous chunk may hold the keyword's first bytes.
-        let carry = self.recent.len().min(ENDSTREAM.len() - 1);
-        let mut joined = self.recent[self.recent.len() - carry..].to_vec();
-        let probe = &chunk[..chunk.len().min(ENDSTREAM.len() - 1)];
-        joined.extend_from_slice(probe);
-        if let Some(i) = memchr::memmem::find(&joined, ENDSTREAM) {
-            let used = i + ENDSTREAM.len() - carry;
-            self.end_stream(&chunk[..used]);
-            return used;
-        }
-        match memchr::memmem::find(chunk, ENDSTREAM) {
-            Some(i) => {
-                let used = i + ENDSTREAM.len();
-                self.end_stream(&chunk[..used]);
-                used
-            }
-            None => {
-                self.remember(chunk);
-                chunk.len()
-            }
-        }
-    }
-
-    fn end_stream(&mut self, last: &[u8]) {
-        self.remember(last);
-        self.mode = Mode::Syntax;
-        self.lexer.word.clear();
-        self.lexer.object = ObjectFacts::default();
-    }
-
-    /// Inflates an object stream's bytes and reads its objects' names.
-    fn inflate(&mut self, chunk: &[u8]) -> usize {
-        let Mode::Inflate(state) = &mut self.mode else {
-            return 0;
-        };
-        if state.done {
-            return self.skip_stream(chunk);
-        }
-        let mut out = [0u8; 16 * 1024];
-        let mut used = 0;
-        while used < chunk.len() {
-            let before = (state.inflater.total_in(), state.inflater.total_out());
-            let status = state
-                .inflater
-                .decompress(&chunk[used..], &mut out, FlushDecompress::None);
-            let consumed = (state.inflater.total_in() - before.0) as usize;
-            let produced = (state.inflater.total_out() - before.1) as usize;
-            used += consumed;
-            self.inflated += produced as u64;
-            for &b in &out[..produced] {
-                let _ = state.inner.byte(b);
-            }
-            if let Some(name) = state.inner.found.take() {
-                self.lexer.found = Some(name);
-                return used;
-            }
-            if self.inflated > MAX_INFLATE_RATIO * self.size.max(1024 * 1024) {
-                self.refusal = Some(Refusal::unverifiable(
-                    MIME,
-                    format!(
-                        "its object streams inflate to more than {MAX_INFLATE_RATIO}× the file's size"
-                    ),
-                ));
-                return used;
-            }
-            match status {
-                Ok(Status::StreamEnd) => {
-                    state.done = true;
-                    self.remember(&chunk[..used]);
-                    return used;
-                }
-                Ok(_) if consumed == 0 && produced == 0 => break,
-                Ok(_) => {}
-                Err(_) => {
-                    self.refusal = Some(Refusal::unverifiable(
-                        MIME,
-                        "a compressed object stream does not inflate (damaged or encrypted), so its objects cannot be checked",
-                    ));
-                    return used;
-                }
-            }
-        }
-        self.remember(&chunk[..used]);
-        used.max(1).min(chunk.len())
     }
 
     /// The verdict once every byte was fed (or the scan decided early).
@@ -500,4 +630,11 @@ impl PdfScanner {
             )),
         }
     }
+}
+
+/// An inflated object stream with no direct length: what follows its
+/// compressed data is skipped up to `endstream`. An uncompressed one has
+/// already met its `endstream`.
+fn state_needs_search(mode: &Mode) -> bool {
+    matches!(mode, Mode::Objects(state) if state.inflater.is_some() && state.left.is_none())
 }

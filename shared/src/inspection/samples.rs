@@ -155,11 +155,19 @@ pub fn pdf() -> Vec<u8> {
     out
 }
 
+/// `[Content_Types].xml` of a Word document whose main part is `word/document.xml`.
+pub const DOCX_CONTENT_TYPES: &str = concat!(
+    r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">"#,
+    r#"<Default Extension="xml" ContentType="application/xml"/>"#,
+    r#"<Override PartName="/word/document.xml" "#,
+    r#"ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#
+);
+
 /// Writes a Word package of exactly `size` bytes (at least 1 KiB, under
 /// 4 GiB): `[Content_Types].xml`, `word/document.xml` and a stored
 /// `word/media/filler.bin` that takes the rest, then the central directory.
 pub fn write_docx(out: &mut impl Write, size: u64) -> io::Result<()> {
-    let types: &[u8] = br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#;
+    let types: &[u8] = DOCX_CONTENT_TYPES.as_bytes();
     let document: &[u8] = br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>"#;
     let names: [&[u8]; 3] = [
         b"[Content_Types].xml",

@@ -188,29 +188,60 @@ fn a_large_png_with_bytes_after_iend_is_refused_from_its_tail() {
 #[test]
 fn a_zip_that_is_no_office_package_is_an_archive() {
     let zip = stored_zip(&[("notes.txt", b"hello"), ("more.txt", b"world")]);
-    assert_eq!(
-        examine_bytes(&zip, &Rules::default()).unwrap_err().code,
-        RefusalCode::ForbiddenContent
-    );
+    let code = |zip: &[u8]| {
+        examine_bytes(zip, &Rules::default())
+            .map(|f| f.mime)
+            .map_err(|r| r.code)
+    };
+    assert_eq!(code(&zip), Err(RefusalCode::ForbiddenContent));
+    let types = samples::DOCX_CONTENT_TYPES.as_bytes();
+    let document: (&str, &[u8]) = ("word/document.xml", b"<w/>");
     let traversal = stored_zip(&[
-        ("[Content_Types].xml", b"<Types/>"),
-        ("word/document.xml", b"<w/>"),
+        ("[Content_Types].xml", types),
+        document,
         ("../../evil", b"x"),
     ]);
-    assert_eq!(
-        examine_bytes(&traversal, &Rules::default())
-            .unwrap_err()
-            .code,
-        RefusalCode::InvalidContent
-    );
-    let ok = stored_zip(&[
-        ("[Content_Types].xml", b"<Types/>"),
-        ("word/document.xml", b"<w/>"),
+    assert_eq!(code(&traversal), Err(RefusalCode::InvalidContent));
+    let ok = stored_zip(&[("[Content_Types].xml", types), document]);
+    assert_eq!(code(&ok), Ok(office_docx().to_string()));
+    // The main part is the one the content types name (Word Online writes
+    // word/document2.xml), and it must be there.
+    let online = samples::DOCX_CONTENT_TYPES.replace("/word/document.xml", "/word/document2.xml");
+    let renamed = stored_zip(&[
+        ("[Content_Types].xml", online.as_bytes()),
+        ("word/document2.xml", b"<w/>"),
     ]);
-    assert_eq!(
-        examine_bytes(&ok, &Rules::default()).unwrap().mime,
-        office_docx()
+    assert_eq!(code(&renamed), Ok(office_docx().to_string()));
+    let missing = stored_zip(&[("[Content_Types].xml", online.as_bytes()), document]);
+    assert_eq!(code(&missing), Err(RefusalCode::InvalidContent));
+    // Macros under another name are found by their content type; so are
+    // embedded OLE objects; a trailing dot does not hide an executable.
+    let vba = samples::DOCX_CONTENT_TYPES.replace(
+        "</Types>",
+        r#"<Override PartName="/word/x.bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>"#,
     );
+    let hidden = stored_zip(&[
+        ("[Content_Types].xml", vba.as_bytes()),
+        document,
+        ("word/x.bin", b"VBA"),
+    ]);
+    assert_eq!(code(&hidden), Err(RefusalCode::ActiveContent));
+    let ole = samples::DOCX_CONTENT_TYPES.replace(
+        "</Types>",
+        r#"<Default Extension="bin" ContentType="application/vnd.openxmlformats-officedocument.oleObject"/></Types>"#,
+    );
+    let embedded = stored_zip(&[
+        ("[Content_Types].xml", ole.as_bytes()),
+        document,
+        ("word/embeddings/oleObject1.bin", b"x"),
+    ]);
+    assert_eq!(code(&embedded), Err(RefusalCode::ActiveContent));
+    let dotted = stored_zip(&[
+        ("[Content_Types].xml", types),
+        document,
+        ("word/setup.exe.", b"MZ"),
+    ]);
+    assert_eq!(code(&dotted), Err(RefusalCode::ActiveContent));
 }
 
 fn office_docx() -> &'static str {
@@ -433,5 +464,215 @@ fn the_bench_samples_pass_inspection() {
     assert_eq!(
         examine_bytes(&hostile, &Rules::default()).unwrap_err().code,
         RefusalCode::ActiveContent
+    );
+}
+
+/// `samples::pdf()` with `object` added before its xref.
+fn pdf_with(object: &[u8]) -> Vec<u8> {
+    let mut pdf = samples::pdf();
+    let at = memchr::memmem::find(&pdf, b"xref\n").unwrap();
+    pdf.splice(at..at, object.iter().copied());
+    pdf
+}
+
+fn pdf_code(pdf: &[u8]) -> Result<(), RefusalCode> {
+    let mut scanner = pdf::PdfScanner::new(pdf.len() as u64);
+    pdf.chunks(5).for_each(|c| scanner.feed(c));
+    scanner.finish().map(|_| ()).map_err(|r| r.code)
+}
+
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn pdf_streams_cannot_hide_syntax_and_syntax_cannot_pose_as_streams() {
+    // A stray `stream` outside any dictionary starts nothing.
+    let stray = pdf_with(b"stream\n9 0 obj << /S /JavaScript /JS (x) >> endobj\nendstream\n");
+    assert_eq!(pdf_code(&stray), Err(RefusalCode::ActiveContent));
+    // A stream whose bytes hold `endstream (` is skipped by its /Length.
+    let data = b"endstream (hide";
+    let mut object = format!("9 0 obj << /Length {} >>\nstream\n", data.len()).into_bytes();
+    object.extend_from_slice(data);
+    object.extend_from_slice(b"\nendstream\nendobj\n10 0 obj << /S /Launch >> endobj\n");
+    assert_eq!(
+        pdf_code(&pdf_with(&object)),
+        Err(RefusalCode::ActiveContent)
+    );
+    // ...and the same harmless bytes with nothing after them are fine.
+    let mut harmless = format!("9 0 obj << /Length {} >>\nstream\n", data.len()).into_bytes();
+    harmless.extend_from_slice(data);
+    harmless.extend_from_slice(b"\nendstream\nendobj\n");
+    assert_eq!(pdf_code(&pdf_with(&harmless)), Ok(()));
+}
+
+#[test]
+fn pdf_object_streams_are_read_however_they_are_stored() {
+    let script = b"<< /S /JavaScript /JS (app.alert(1)) >>";
+    // Uncompressed, without /Type, with an indirect length.
+    let mut plain = b"9 0 obj << /N 1 /First 0 /Length 10 0 R >>\nstream\n".to_vec();
+    plain.extend_from_slice(script);
+    plain.extend_from_slice(b"\nendstream\nendobj\n");
+    assert_eq!(pdf_code(&pdf_with(&plain)), Err(RefusalCode::ActiveContent));
+    // Compressed twice, or with a predictor: not decoded, so not passed.
+    let twice = zlib(&zlib(script));
+    let mut object = format!(
+        "9 0 obj << /N 1 /First 0 /Filter [/FlateDecode /FlateDecode] /Length {} >>\nstream\n",
+        twice.len()
+    )
+    .into_bytes();
+    object.extend_from_slice(&twice);
+    object.extend_from_slice(b"\nendstream\nendobj\n");
+    assert_eq!(
+        pdf_code(&pdf_with(&object)),
+        Err(RefusalCode::UnverifiableContent)
+    );
+    let once = zlib(script);
+    let mut predicted = format!("9 0 obj << /Type /ObjStm /N 1 /First 0 /Filter /FlateDecode /DecodeParms << /Predictor 12 >> /Length {} >>\nstream\n", once.len()).into_bytes();
+    predicted.extend_from_slice(&once);
+    predicted.extend_from_slice(b"\nendstream\nendobj\n");
+    assert_eq!(
+        pdf_code(&pdf_with(&predicted)),
+        Err(RefusalCode::UnverifiableContent)
+    );
+    // Attachments by annotation are embedded files too.
+    assert_eq!(
+        pdf_code(&pdf_with(
+            b"9 0 obj << /Subtype /FileAttachment /FS << /EF << /F 10 0 R >> >> >> endobj\n"
+        )),
+        Err(RefusalCode::ActiveContent)
+    );
+    // A name of a million escapes is cut, not kept.
+    let mut long = b"9 0 obj << /".to_vec();
+    long.extend(std::iter::repeat_n(&b"#41"[..], 1_000_000).flatten());
+    long.extend_from_slice(b" 1 >> endobj\n");
+    assert_eq!(pdf_code(&pdf_with(&long)), Ok(()));
+}
+
+#[test]
+fn a_pdf_that_inflates_without_end_is_unverifiable() {
+    // 200 MiB of zeros compress to ~200 KiB: past 64 MiB it stops.
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..200 {
+        std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+    }
+    let bomb = encoder.finish().unwrap();
+    let mut object = format!(
+        "9 0 obj << /N 1 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
+        bomb.len()
+    )
+    .into_bytes();
+    object.extend_from_slice(&bomb);
+    object.extend_from_slice(b"\nendstream\nendobj\n");
+    let pdf = pdf_with(&object);
+    let mut scanner = pdf::PdfScanner::new(pdf.len() as u64);
+    pdf.chunks(64 * 1024).for_each(|c| scanner.feed(c));
+    assert_eq!(
+        scanner.finish().unwrap_err().code,
+        RefusalCode::UnverifiableContent
+    );
+}
+
+#[test]
+fn hostile_sizes_neither_panic_nor_loop() {
+    let rules = Rules::default();
+    // An MP4 box whose 64-bit size wraps the offset back to 0.
+    let mut wrap =
+        b"\0\0\0\x10ftypisom\0\0\0\0\0\0\0\x01free\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xF0".to_vec();
+    wrap.resize(300, 0);
+    assert_eq!(
+        examine_bytes(&wrap, &rules).unwrap_err().code,
+        RefusalCode::InvalidContent
+    );
+    // An EBML header child of unknown size.
+    let mut ebml = b"\x1A\x45\xDF\xA3\x83\x42\x82\xFF".to_vec();
+    while ebml.len() < 300 {
+        ebml.extend_from_slice(b"\x42\x82\x84webm");
+    }
+    assert!(examine_bytes(&ebml, &rules).is_err());
+    // A BMP whose width × height × depth overflows.
+    let mut bmp = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\xFF\xFF\xFF\x7F\xFF\xFF\xFF\x7F\x01\0\x40\0\0\0\0\0".to_vec();
+    bmp.resize(200, 0);
+    assert_eq!(
+        examine_bytes(&bmp, &rules).unwrap_err().code,
+        RefusalCode::InvalidContent
+    );
+}
+
+#[test]
+fn sound_only_containers_are_audio_and_streamed_wavs_are_read_to_the_end() {
+    let m4a = std::fs::read(fixtures("real").join("tone.m4a")).unwrap();
+    assert_eq!(
+        examine_bytes(&m4a, &Rules::default()).unwrap().mime,
+        "audio/m4a"
+    );
+    // An `isom` MP4 with only a sound track, as Android records: audio/mp4.
+    let mut sound = samples::mp4(4000);
+    let tkhd = memchr::memmem::find(&sound, b"tkhd").unwrap();
+    sound[tkhd + 4 + 76..tkhd + 4 + 84].fill(0);
+    assert_eq!(
+        examine_bytes(&sound, &Rules::default()).unwrap().mime,
+        "audio/mp4"
+    );
+    assert_eq!(
+        examine_bytes(&samples::mp4(4000), &Rules::default())
+            .unwrap()
+            .mime,
+        "video/mp4"
+    );
+    // ffmpeg writing to a pipe leaves the RIFF size at its maximum.
+    let mut wav = std::fs::read(fixtures("real").join("tone.wav")).unwrap();
+    wav[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(examine_bytes(&wav, &Rules::default()).is_ok());
+}
+
+#[test]
+fn a_jpeg_must_reach_its_scan_and_end() {
+    let photo = std::fs::read(fixtures("real").join("photo.jpg")).unwrap();
+    let sof = (2..photo.len())
+        .find(|&i| photo[i] == 0xFF && photo[i + 1] == 0xC0)
+        .unwrap();
+    let len = u16::from_be_bytes([photo[sof + 2], photo[sof + 3]]) as usize;
+    let mut html = photo[..sof + 2 + len].to_vec();
+    html.extend_from_slice(b"<html><script>alert(1)</script></html>");
+    assert_eq!(
+        examine_bytes(&html, &Rules::default()).unwrap_err().code,
+        RefusalCode::InvalidContent
+    );
+    let mut motion = photo.clone();
+    motion.extend_from_slice(&samples::mp4(2000));
+    assert!(
+        examine_bytes(&motion, &Rules::default()).is_ok(),
+        "a motion photo keeps its video after EOI"
+    );
+}
+
+#[test]
+fn signatures_infer_misses_still_reach_their_validator() {
+    // MPEG-1 layer III frames with CRC (FF FA), 128 kbit/s at 44.1 kHz: 417 bytes each.
+    let mut mp3 = Vec::new();
+    for _ in 0..4 {
+        let mut frame = vec![0u8; 417];
+        frame[..4].copy_from_slice(&[0xFF, 0xFA, 0x90, 0x00]);
+        mp3.extend_from_slice(&frame);
+    }
+    assert!(
+        infer::get(&mp3).is_none_or(|g| g.mime_type() != "audio/mpeg"),
+        "infer misses it"
+    );
+    let found = examine_bytes(&mp3, &Rules::default()).unwrap();
+    assert_eq!(found.mime, "audio/mpeg");
+    assert!(found.duration_ms.is_some());
+    // A TIFF whose byte 8 is 'C' (infer's CR2 test).
+    let mut tiff = std::fs::read(fixtures("real").join("image.tiff")).unwrap();
+    let ifd = le32(&tiff, 4) as usize;
+    assert!(ifd > 9, "the fixture's IFD is not at byte 8");
+    tiff[8] = b'C';
+    assert_eq!(
+        examine_bytes(&tiff, &Rules::default()).map(|f| f.mime),
+        Ok("image/tiff".to_string())
     );
 }
