@@ -187,3 +187,49 @@ async fn a_single_put_verdict_is_persisted_without_the_session_table() {
     assert_eq!(count_rows(&stack, single["fileId"].as_str().unwrap()).await, (1, 0));
     assert_eq!(count_rows(&stack, multipart["fileId"].as_str().unwrap()).await, (0, 0));
 }
+
+/// Inspect sends the verdict before it removes a refused object: when the
+/// send fails, Lambda's retry finds the object and decides again, instead of
+/// taking the event for a duplicate and leaving the file UPLOADING forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_file_whose_verdict_send_failed_ends_failed_on_inspects_retry() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let sqs = stack.clients.sqs();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&stack.queue_url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let name = stack.queue_url.rsplit('/').next().unwrap().to_string();
+
+    // The verdict queue goes away: inspect's first send fails.
+    sqs.delete_queue().queue_url(&stack.queue_url).send().await.unwrap();
+    let (id, put) = client.upload_single(&user, "cat.jpg", "image/jpeg", &elf(4096)).await;
+    assert_eq!(put, 200);
+    let key = format!("uploads/{}/{id}/cat.jpg", user.id);
+    eventually(10, "inspect to read the object", || async { stack.s3_probe.reads_of(&key).requests > 0 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let head = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await;
+    assert!(head.is_ok(), "the object stays until its verdict is sent");
+
+    // It comes back before Lambda's retry (1 s later here).
+    let mut create = sqs.create_queue().queue_name(&name);
+    for (attribute, value) in attributes.iter().filter(|(a, _)| matches!(a, QueueAttributeName::VisibilityTimeout | QueueAttributeName::RedrivePolicy)) {
+        create = create.attributes(attribute.clone(), value);
+    }
+    create.send().await.unwrap();
+
+    let file = client.wait_final(&user, &id).await;
+    assert_eq!(file["status"], "FAILED", "{file}");
+    assert!(file["reason"].as_str().unwrap().starts_with("forbidden_content"), "{file}");
+    let head = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await;
+    assert!(head.is_err(), "the refused object is removed once its verdict is out");
+    let owner = uuid::Uuid::parse_str(&user.id).unwrap();
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), 0, "its bytes leave the quota");
+}

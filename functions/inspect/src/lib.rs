@@ -1,9 +1,9 @@
 //! S3 `ObjectCreated:*` on `uploads/`: reads the object's structure with
 //! bounded ranged GETs (the head, then what the format's validator asks for:
 //! at most 3 reads and 1 MiB whatever the size; a PDF is streamed through
-//! its scanner in constant memory), decides what it really is, removes
-//! refused objects (giving their bytes back to the owner's quota), and sends
-//! the verdict to SQS. An object whose upload was cancelled or expired
+//! its scanner in constant memory), decides what it really is, sends the
+//! verdict to SQS and only then removes a refused object (giving its bytes
+//! back to the owner's quota), so a retry after any failure sends one. An object whose upload was cancelled or expired
 //! before it landed (a late single PUT) is removed without a verdict: the
 //! FAILED one was already sent.
 
@@ -118,10 +118,6 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
 
     let inspected = inspect_object(deps, bucket, &key, size).await?;
     let verdict = Verdict::decide(&inspected, &declared, &deps.policy);
-    if !verdict.accepted {
-        deps.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(aws::describe)?;
-        deps.quota.release(owner_id, file_id).await?;
-    }
     tracing::info!(key, accepted = verdict.accepted, reason = ?verdict.reason, "verdict");
 
     let (file_name, sha256, mode) = match session {
@@ -159,6 +155,16 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         .send()
         .await
         .map_err(aws::describe)?;
+    // Only once the verdict is sent: if sending fails, the retry finds the
+    // object still there and decides again; removing it first would make
+    // the retry take the event for a duplicate and drop the verdict. A
+    // failure from here on is retried too: the verdict is sent again (the
+    // same final state, which persist keeps once) and the removal and the
+    // release are each harmless twice.
+    if message.status == FileStatus::Failed {
+        deps.s3.delete_object().bucket(bucket).key(&message.key).send().await.map_err(aws::describe)?;
+        deps.quota.release(owner_id, file_id).await?;
+    }
     Ok(())
 }
 
