@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_users_file_answers_404_on_every_route() {
@@ -135,4 +135,68 @@ async fn bad_input_gets_a_json_4xx_with_the_numbers() {
     assert_eq!(status, 200, "{answer}");
     let numbers: Vec<u64> = answer["parts"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [2, 3], "URLs stop at the last planned part");
+}
+
+/// Login CSRF and cross-site writes: a form on another site can post to
+/// the API without asking, and the browser would carry the SameSite cookie
+/// on a top-level navigation. Only JSON is read as JSON, and a state change
+/// authenticated by the cookie (or signing in) must come from this site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_requests_from_another_site_and_form_bodies_are_refused() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let signin = format!("{}/auth/signin", stack.api_url);
+    let credentials = json!({ "email": user.email, "password": "correct horse battery" }).to_string();
+
+    // What `<form enctype="text/plain">` sends: 415, and no cookie is set.
+    let resp = client.http.post(&signin).header("content-type", "text/plain").body(credentials.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 415);
+    assert!(resp.headers().get("set-cookie").is_none(), "a refused sign-in sets no cookie");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_media_type", "{body}");
+
+    // JSON from another site: refused by Sec-Fetch-Site, or by Origin when a browser sends no Sec-Fetch-Site.
+    let json_signin = || client.http.post(&signin).header("content-type", "application/json").body(credentials.clone());
+    let cross = json_signin().header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(cross.status(), 403);
+    let foreign = json_signin().header("origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    let body: Value = foreign.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "cross_site_request", "{body}");
+    // The page's own origin, and a plain script (no Origin), sign in.
+    let own = json_signin().header("origin", &stack.api_url).header("sec-fetch-site", "same-origin").send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    let cookie = own.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(json_signin().send().await.unwrap().status(), 200);
+
+    // A cookie-authenticated delete from another origin leaves the file.
+    let (id, put) = client.upload_single(&user, "kept.png", "image/png", &png(2000)).await;
+    assert_eq!(put, 200);
+    assert_eq!(client.wait_final(&user, &id).await["status"], "UPLOADED");
+    let file_url = format!("{}/files/{id}", stack.api_url);
+    let resp = client.http.delete(&file_url).header("cookie", &cookie).header("origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = client.http.delete(&file_url).header("cookie", &cookie).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let (status, file) = client.call("GET", &format!("/files/{id}"), Some(&user.token), None).await;
+    assert_eq!((status.as_u16(), file["status"].as_str()), (200, Some("UPLOADED")), "{file}");
+    // A cookie-authenticated read from anywhere is fine (CORS decides who may read the answer).
+    let resp = client.http.get(&file_url).header("cookie", &cookie).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // Bearer calls are never refused for their Origin: no site can make a browser send one.
+    let resp = client.http.delete(&file_url).bearer_auth(&user.token).header("origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+
+    // Uploads started with the cookie from this site's page work; from another, not.
+    let start = |site: &'static str| {
+        client
+            .http
+            .post(format!("{}/uploads", stack.api_url))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .json(&json!({ "fileName": "a.png", "size": 2000, "contentType": "image/png" }))
+    };
+    assert_eq!(start("cross-site").send().await.unwrap().status(), 403);
+    assert_eq!(start("same-origin").send().await.unwrap().status(), 201);
 }

@@ -60,6 +60,23 @@ impl Recorder {
         (status, answer)
     }
 
+    /// A call with headers of its own and a body of the given Content-Type.
+    async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<(&str, &str)>) -> u16 {
+        let mut req = self.client.http.request(method.parse().unwrap(), format!("{}{path}", self.client.api));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some((content_type, text)) = body {
+            req = req.header("content-type", content_type).body(text.to_string());
+        }
+        let resp = req.send().await.expect("the API answers");
+        let status = resp.status().as_u16();
+        let answer: Value = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        let (route, _) = routes::find(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
+        self.calls.lock().unwrap().push((method.to_string(), route.path.to_string(), status, answer));
+        status
+    }
+
     async fn expect(&self, status: u16, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
         let (got, answer) = self.call(method, path, token, body).await;
         assert_eq!(got.as_u16(), status, "{method} {path}: {answer}");
@@ -218,8 +235,25 @@ async fn every_route_answers_as_documented() {
     api.expect(401, "DELETE", &format!("/files/{s}"), None, None).await;
     api.expect(404, "DELETE", &format!("/files/{m}"), t, None).await;
 
-    // Every answer matches its documented schema ...
+    // Cross-site writes (403) and bodies that are not JSON (415), on every
+    // operation that documents them.
     let doc = document();
+    let bearer = format!("Bearer {token}");
+    for (method, path) in operations(&doc) {
+        let responses = &doc["paths"][&path][method.to_lowercase()]["responses"];
+        let concrete = path.replace("{fileId}", &nobody.to_string()).replace("{uploadId}", &nobody.to_string()).replace("{partNumber}", "1");
+        if responses.get("403").is_some() {
+            let status = api.raw(&method, &concrete, &[("sec-fetch-site", "cross-site")], Some(("application/json", "{}"))).await;
+            assert_eq!(status, 403, "{method} {path} from another site");
+        }
+        let has_body = doc["paths"][&path][method.to_lowercase()].get("requestBody").is_some();
+        if has_body && responses.get("415").is_some() {
+            let status = api.raw(&method, &concrete, &[("authorization", &bearer)], Some(("text/plain", "{}"))).await;
+            assert_eq!(status, 415, "{method} {path} with a text/plain body");
+        }
+    }
+
+    // Every answer matches its documented schema ...
     let mut exercised = BTreeSet::new();
     for (method, path, status, body) in api.calls.lock().unwrap().iter() {
         let operation = &doc["paths"][path][method.to_lowercase()];

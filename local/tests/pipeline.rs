@@ -188,3 +188,43 @@ async fn record_chunk_refuses_bad_parts_and_records_a_batch_all_or_nothing() {
     let (_, file) = client.call("GET", &format!("/files/{}", upload.file_id), Some(&user.token), None).await;
     assert_eq!((file["status"].as_str(), file["recordedParts"].as_u64()), (Some("UPLOADING"), Some(2)), "{file}");
 }
+
+/// Clients written against the first API keep working: the chunks route
+/// takes one part on its own as it first did, beside `{parts: [...]}`, and
+/// a single-PUT URL takes a plain PUT of the bytes, with any Content-Type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_clients_record_one_part_per_call_and_put_small_files_plainly() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let data = png(11 * MIB);
+    let upload = client.start(&user, "old.png", "image/png", data.len()).await;
+    assert_eq!(upload.part_count, 3);
+    let path = format!("/uploads/{}/chunks", upload.file_id);
+    let etag = client.put_part(&upload, 1, &data).await;
+    let single = json!({ "partNumber": 1, "etag": etag, "size": 5 * MIB });
+    let (status, body) = client.call("POST", &path, Some(&user.token), Some(single)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["partNumber"].as_u64(), body["recordedParts"].as_u64(), body["partCount"].as_u64()), (Some(1), Some(1), Some(3)), "{body}");
+    assert_eq!(body["partNumbers"], json!([1]), "{body}");
+    // A single part with a field missing says which.
+    let (status, body) = client.call("POST", &path, Some(&user.token), Some(json!({ "partNumber": 2, "size": 5 * MIB }))).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_body")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("etag"), "{body}");
+    // The rest as a batch, then complete.
+    client.send_parts(&user, &upload, &data, &[2, 3]).await;
+    let (status, body) = client.complete(&user, &upload.file_id).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(client.wait_final(&user, &upload.file_id).await["status"], "UPLOADED");
+
+    // A plain PUT, no signed headers echoed, with a Content-Type of its own.
+    let small = png(3000);
+    let request = json!({ "fileName": "plain.png", "size": small.len(), "contentType": "image/png" });
+    let (status, started) = client.call("POST", "/uploads", Some(&user.token), Some(request)).await;
+    assert_eq!(status, 201, "{started}");
+    assert!(started["headers"].as_object().unwrap().keys().all(|k| !k.starts_with("x-amz-meta")), "{started}");
+    let resp = client.http.put(started["url"].as_str().unwrap()).header("content-type", "image/png").body(small.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    let file = client.wait_final(&user, started["fileId"].as_str().unwrap()).await;
+    assert_eq!((file["status"].as_str(), file["kind"].as_str()), (Some("UPLOADED"), Some("IMAGE")), "{file}");
+}

@@ -80,6 +80,7 @@ impl TokenVerifier {
 
     /// The caller of a request, from its bearer token or sign-in cookie.
     pub fn caller(&self, req: &Request) -> Result<Claims, ApiError> {
+        crate::http::refuse_cross_site(req)?;
         let token = crate::http::credentials(req).ok_or_else(|| {
             ApiError::unauthorized("sign in first: send Authorization: Bearer <token> or the session cookie")
         })?;

@@ -54,6 +54,17 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request("invalid_body", "the request needs a JSON body"));
     }
+    // A form (text/plain, urlencoded, multipart) is what another site can
+    // make a browser post without asking: only JSON is JSON.
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if media != "application/json" && !(media.starts_with("application/") && media.ends_with("+json")) {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            format!("the body must be sent as Content-Type: application/json; this one was {content_type:?}"),
+        ));
+    }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
 }
@@ -85,6 +96,45 @@ pub fn query_number(req: &Request, name: &str, default: u32, min: u32, max: u32)
     }
 }
 
+/// Whether the request carries `Authorization: Bearer`: a script's call,
+/// which no other site can make a browser send.
+fn has_bearer(req: &Request) -> bool {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+}
+
+/// Refuses a state-changing request that a browser was made to send from
+/// another site: one authenticated by the session cookie (or signing in,
+/// signing up or out). `Sec-Fetch-Site: cross-site` is refused; a browser
+/// that sends no Sec-Fetch-Site must send an `Origin` naming the host the
+/// request went to, or none. Bearer calls and reads pass.
+pub fn refuse_cross_site(req: &Request) -> Result<(), ApiError> {
+    use http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || has_bearer(req) {
+        return Ok(());
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let refuse = |why: String| Err(ApiError::new(403, "cross_site_request", why));
+    match header("sec-fetch-site") {
+        Some(site) if site.eq_ignore_ascii_case("cross-site") => {
+            return refuse("this request was sent from another site (Sec-Fetch-Site: cross-site); the session cookie only works from this site's own page".into());
+        }
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    let Some(origin) = header("origin") else { return Ok(()) };
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/')).unwrap_or_default();
+    let host = header("host").unwrap_or_default();
+    if !origin_host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        refuse(format!("this request came from {origin:?}, not from {host:?}; the session cookie only works from this site's own page"))
+    }
+}
+
 /// The caller's token: `Authorization: Bearer …`, or the sign-in cookie.
 pub fn credentials(req: &Request) -> Option<String> {
     if let Some(value) = req.headers().get(http::header::AUTHORIZATION) {
@@ -100,4 +150,52 @@ pub fn credentials(req: &Request) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == crate::auth::COOKIE_NAME)
         .map(|(_, value)| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> Request {
+        let mut builder = http::Request::builder().method(method).uri("https://api.example.com/files/x");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::Text("{}".into())).unwrap()
+    }
+
+    #[test]
+    fn only_cross_site_state_changes_without_a_bearer_token_are_refused() {
+        let code = |method, headers: &[(&str, &str)]| refuse_cross_site(&request(method, headers)).map_err(|e| (e.status, e.code));
+        let host = ("host", "api.example.com");
+        // GIVEN a browser that says where the request comes from
+        assert_eq!(code("POST", &[host, ("sec-fetch-site", "cross-site")]), Err((403, "cross_site_request")));
+        assert_eq!(code("POST", &[host, ("sec-fetch-site", "same-origin"), ("origin", "https://cdn.example.net")]), Ok(()));
+        assert_eq!(code("DELETE", &[host, ("sec-fetch-site", "same-site")]), Ok(()));
+        // GIVEN one that sends only Origin: it must be the host the request went to
+        assert_eq!(code("PUT", &[host, ("origin", "https://evil.example")]), Err((403, "cross_site_request")));
+        assert_eq!(code("PUT", &[host, ("origin", "null")]), Err((403, "cross_site_request")));
+        assert_eq!(code("PUT", &[host, ("origin", "https://api.example.com")]), Ok(()));
+        // GIVEN a script: no Origin at all, or a bearer token, or a read
+        assert_eq!(code("POST", &[host]), Ok(()));
+        assert_eq!(code("POST", &[host, ("sec-fetch-site", "cross-site"), ("authorization", "Bearer t")]), Ok(()));
+        assert_eq!(code("GET", &[host, ("sec-fetch-site", "cross-site")]), Ok(()));
+    }
+
+    #[test]
+    fn only_json_bodies_are_read_as_json() {
+        let body = |content_type: Option<&str>| {
+            let mut req = request("POST", &[]);
+            if let Some(t) = content_type {
+                req.headers_mut().insert(http::header::CONTENT_TYPE, t.parse().unwrap());
+            }
+            json_body::<serde_json::Value>(&req).map(|_| ()).map_err(|e| (e.status, e.code))
+        };
+        assert_eq!(body(Some("application/json")), Ok(()));
+        assert_eq!(body(Some("Application/JSON; charset=utf-8")), Ok(()));
+        assert_eq!(body(Some("application/merge-patch+json")), Ok(()));
+        for refused in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
+            assert_eq!(body(refused), Err((415, "unsupported_media_type")), "{refused:?}");
+        }
+    }
 }

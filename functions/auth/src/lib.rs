@@ -8,7 +8,7 @@ use sluice_shared::auth::{COOKIE_NAME, TokenIssuer, hash_password, verify_passwo
 use sluice_shared::config::{ConfigError, Env};
 use sluice_shared::db::Db;
 use sluice_shared::domain::{Email, Password};
-use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
+use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, route_key, unknown_route};
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
 
@@ -30,6 +30,10 @@ impl Auth {
 }
 
 pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> {
+    // A cross-site form could sign the victim's browser in as the attacker.
+    if let Err(refused) = refuse_cross_site(&req) {
+        return Ok(respond(Err(refused)));
+    }
     let result = match route_key(&req).as_str() {
         "POST /auth/signup" => signup(auth, &req).await,
         "POST /auth/signin" => signin(auth, &req).await,

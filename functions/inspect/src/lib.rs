@@ -57,6 +57,15 @@ pub async fn handle(deps: &Inspect, event: LambdaEvent<Value>) -> Result<(), Err
     Ok(())
 }
 
+/// The owner and the file a key `uploads/{userId}/{fileId}/{name}` names.
+pub fn owner_and_file(key: &str) -> Option<(Uuid, Uuid)> {
+    let mut parts = key.strip_prefix("uploads/")?.splitn(3, '/');
+    let owner = Uuid::parse_str(parts.next()?).ok()?;
+    let file = Uuid::parse_str(parts.next()?).ok()?;
+    parts.next().filter(|name| !name.is_empty())?;
+    Some((owner, file))
+}
+
 /// Keys arrive URL-encoded with `+` for space.
 pub fn decode_key(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
@@ -84,21 +93,21 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         }
         Err(e) => return Err(aws::describe(e).into()),
     };
-    let meta = head.metadata.clone().unwrap_or_default();
-    let owner = meta.get(metadata::OWNER).and_then(|v| Uuid::parse_str(v).ok());
-    let file_id = meta.get(metadata::FILE_ID).and_then(|v| Uuid::parse_str(v).ok());
-    let (Some(owner_id), Some(file_id)) = (owner, file_id) else {
-        tracing::warn!(key, "object has no Sluice metadata; ignored");
+    // Presign chose the key, and signed it into the URL: it names the owner
+    // and the file, so a plain PUT needs to send no metadata headers.
+    let Some((owner_id, file_id)) = owner_and_file(&key) else {
+        tracing::warn!(key, "not a key presign hands out; ignored");
         return Ok(());
     };
-    if !key.starts_with(&format!("uploads/{owner_id}/{file_id}/")) {
-        tracing::warn!(key, "metadata does not match the key; ignored");
-        return Ok(());
-    }
-    let declared = meta.get(metadata::DECLARED_TYPE).cloned().unwrap_or_default();
     let size = head.content_length.unwrap_or_default().max(0) as u64;
 
     let session = deps.sessions.get(file_id).await?;
+    // The declared type is the session's; an object whose session is gone
+    // may still carry it as metadata (multipart uploads are created with it).
+    let declared = match &session {
+        Some(s) => s.declared_type.clone(),
+        None => head.metadata.as_ref().and_then(|m| m.get(metadata::DECLARED_TYPE)).cloned().unwrap_or_default(),
+    };
     if let Some(session) = &session {
         // A single PUT has no complete call: its arrival ends the upload, unless a cancel or the sweeper did first.
         let ended = match (session.mode, session.stage) {
@@ -181,8 +190,7 @@ async fn inspect_object(deps: &Inspect, bucket: &str, key: &str, size: u64) -> R
                 window.add(offset, bytes);
             }
             // A PDF the head already holds whole is scanned from it.
-            Step::ScanPdf if window.is_whole() => return Ok(inspection::scan_pdf_bytes(window.head())),
-            Step::ScanPdf => return scan_pdf(deps, bucket, key, size).await,
+            Step::ScanPdf => return scan_pdf(deps, bucket, key, size, window.head()).await,
         }
     }
 }
@@ -213,16 +221,28 @@ async fn read_range(deps: &Inspect, bucket: &str, key: &str, offset: u64, len: u
     Ok(bytes)
 }
 
-/// Streams the whole PDF through its scanner, a chunk at a time, stopping
-/// as soon as the scanner has refused it.
-async fn scan_pdf(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<Checked, Error> {
-    let object = deps.s3.get_object().bucket(bucket).key(key).send().await.map_err(aws::describe)?;
-    let mut body = object.body;
+/// Streams the whole PDF through its scanner, a chunk at a time: the head
+/// already read, then the rest by one GET (each byte is read once),
+/// stopping as soon as the scanner has refused it.
+async fn scan_pdf(deps: &Inspect, bucket: &str, key: &str, size: u64, head: &[u8]) -> Result<Checked, Error> {
     let mut scanner = PdfScanner::new(size);
-    while let Some(chunk) = body.try_next().await? {
-        scanner.feed(&chunk);
-        if scanner.is_decided() {
-            break;
+    scanner.feed(head);
+    if (head.len() as u64) < size && !scanner.is_decided() {
+        let object = deps
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes={}-", head.len()))
+            .send()
+            .await
+            .map_err(aws::describe)?;
+        let mut body = object.body;
+        while let Some(chunk) = body.try_next().await? {
+            scanner.feed(&chunk);
+            if scanner.is_decided() {
+                break;
+            }
         }
     }
     Ok(scanner.finish())
@@ -231,6 +251,15 @@ async fn scan_pdf(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_names_the_owner_and_the_file() {
+        let (owner, file) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(owner_and_file(&format!("uploads/{owner}/{file}/cat.png")), Some((owner, file)));
+        assert_eq!(owner_and_file(&format!("uploads/{owner}/{file}/")), None);
+        assert_eq!(owner_and_file(&format!("uploads/{owner}/not-a-uuid/cat.png")), None);
+        assert_eq!(owner_and_file(&format!("other/{owner}/{file}/cat.png")), None);
+    }
 
     #[test]
     fn keys_are_url_decoded() {

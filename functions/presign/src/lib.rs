@@ -216,9 +216,9 @@ async fn begin(deps: &Presign, session: &mut UploadSession) -> Result<Option<Par
                 .bucket(bucket)
                 .key(&session.key)
                 .content_length(session.plan.size as i64)
-                .metadata(metadata::OWNER, session.owner_id.to_string())
-                .metadata(metadata::FILE_ID, session.file_id.to_string())
-                .metadata(metadata::DECLARED_TYPE, &session.declared_type)
+                // No metadata headers: inspect reads the owner and the file
+                // from the key and the type from the session, so a plain
+                // PUT of the bytes (what most clients send) is enough.
                 .set_checksum_sha256(session.sha256.clone())
                 .presigned(presigning(deps)?)
                 .await

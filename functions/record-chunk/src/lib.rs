@@ -58,13 +58,21 @@ struct Chunk {
 /// so a refused batch records nothing.
 async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
-    let input: Chunks = json_body(req)?;
+    // `{parts: [...]}`, or one part as the route first took it
+    // (`{partNumber, etag, size}`), which clients written then still send.
+    let body: serde_json::Value = json_body(req)?;
+    let one = body.get("parts").is_none() && body.get("partNumber").is_some();
+    let invalid = |e: serde_json::Error| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}"));
+    let chunks = if one {
+        vec![serde_json::from_value::<Chunk>(body).map_err(invalid)?]
+    } else {
+        serde_json::from_value::<Chunks>(body).map_err(invalid)?.parts
+    };
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_parts_open()?;
-    require_parts_per_call(input.parts.len())?;
+    require_parts_per_call(chunks.len())?;
     let mut seen = BTreeSet::new();
-    let parts = input
-        .parts
+    let parts = chunks
         .into_iter()
         .map(|chunk| {
             let part = checked_part(&session, chunk)?;
@@ -82,10 +90,12 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
         .record_parts(session.file_id, &parts, session.expires_at)
         .await
         .map_err(|e| ApiError::unavailable("the session table", e))?;
-    Ok(json_response(
-        200,
-        &json!({ "partNumbers": seen, "recordedParts": count, "partCount": session.plan.part_count }),
-    ))
+    let mut answer = json!({ "partNumbers": seen, "recordedParts": count, "partCount": session.plan.part_count });
+    if one {
+        // The single-part answer as it was, beside the batch's fields.
+        answer["partNumber"] = json!(seen.first());
+    }
+    Ok(json_response(200, &answer))
 }
 
 /// A chunk as the session will keep it, or 400 naming what is wrong with it.
