@@ -29,12 +29,14 @@ pub struct ObjectCreated {
 
 /// What tests and benchmarks see of the local S3's traffic: how many
 /// UploadPart requests arrived for each part number, failures to inject
-/// (the next N requests for a part number answer 500, as S3 sometimes does),
+/// (the next N requests for a part number answer 500, as S3 sometimes does;
+/// a completion whose answer is lost),
 /// and how many GetObject requests and body bytes each key served.
 #[derive(Default)]
 pub struct S3Probe {
     puts: Mutex<HashMap<i32, u32>>,
     failures: Mutex<HashMap<i32, u32>>,
+    lost_complete_answers: Mutex<u32>,
     reads: Arc<Mutex<HashMap<String, ObjectReads>>>,
 }
 
@@ -74,6 +76,19 @@ impl S3Probe {
 
     pub fn fail_next(&self, part_number: i32, times: u32) {
         self.failures.lock().unwrap().insert(part_number, times);
+    }
+
+    /// The next CompleteMultipartUpload completes the upload, then answers
+    /// 500 as if the answer were lost on its way back.
+    pub fn lose_next_complete_answer(&self) {
+        *self.lost_complete_answers.lock().unwrap() += 1;
+    }
+
+    fn take_lost_complete_answer(&self) -> bool {
+        let mut left = self.lost_complete_answers.lock().unwrap();
+        let lose = *left > 0;
+        *left = left.saturating_sub(1);
+        lose
     }
 
     /// Counts a request; answers whether it must fail.
@@ -120,7 +135,12 @@ struct InProgress {
 struct HeldPart {
     etag: String,
     sha256: String,
+    size: i64,
 }
+
+/// S3 refuses to complete an upload any of whose parts but the last is
+/// smaller than this (EntityTooSmall).
+const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the body's SHA-256 {actual} differs from x-amz-checksum-sha256 {expected}")]
@@ -312,7 +332,7 @@ impl S3 for LocalS3 {
     }
 
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        let (upload_id, part_number) = (req.input.upload_id.clone(), req.input.part_number);
+        let (upload_id, part_number, size) = (req.input.upload_id.clone(), req.input.part_number, req.input.content_length.unwrap_or(0));
         if self.probe.arrived(part_number) {
             return Err(s3s::s3_error!(InternalError, "injected failure of part {part_number}"));
         }
@@ -322,7 +342,7 @@ impl S3 for LocalS3 {
         let mut out = digest.settle(self.fs.upload_part(req).await)?;
         let sha256 = digest.sha256().unwrap_or_default();
         if let (Some(etag), Some(upload)) = (&out.output.e_tag, self.uploads.lock().unwrap().get_mut(&upload_id)) {
-            upload.parts.insert(part_number, HeldPart { etag: etag.value().to_string(), sha256: sha256.clone() });
+            upload.parts.insert(part_number, HeldPart { etag: etag.value().to_string(), sha256: sha256.clone(), size });
         }
         out.output.checksum_sha256 = Some(sha256);
         Ok(out)
@@ -368,6 +388,17 @@ impl S3 for LocalS3 {
         // S3 refuses parts whose ETag (or SHA-256, when given) differs from
         // the one it holds; s3s-fs does not check.
         let held = self.uploads.lock().unwrap().get(&upload_id).map(|u| u.parts.clone()).unwrap_or_default();
+        let listed: Vec<_> = req.input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten()).collect();
+        for (i, part) in listed.iter().enumerate() {
+            let size = part.part_number.and_then(|n| held.get(&n)).map_or(0, |h| h.size);
+            if i + 1 < listed.len() && size < MIN_PART_SIZE {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "part {} is {size} bytes; every part but the last must be at least {MIN_PART_SIZE}",
+                    part.part_number.unwrap_or(0)
+                ));
+            }
+        }
         for part in req.input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten()) {
             let given = part.e_tag.as_ref().map(|e| e.value().trim_matches('"').to_string());
             let n = part.part_number.unwrap_or(0);
@@ -389,6 +420,9 @@ impl S3 for LocalS3 {
         out.output.key = Some(key.clone());
         self.uploads.lock().unwrap().remove(&upload_id);
         self.emit("ObjectCreated:CompleteMultipartUpload", &bucket, &key, out.output.e_tag.as_ref());
+        if self.probe.take_lost_complete_answer() {
+            return Err(s3s::s3_error!(InternalError, "injected: the upload was completed and the answer lost"));
+        }
         Ok(out)
     }
 

@@ -212,3 +212,31 @@ async fn the_local_s3_lets_the_page_on_the_api_origin_put_parts_and_read_etags()
     assert_eq!(put.status(), 200);
     assert_eq!(put.headers()["access-control-expose-headers"], "ETag", "the page can read the ETag");
 }
+
+/// A complete S3 refuses (a part but the last under 5 MiB: EntityTooSmall)
+/// gives back the charge it took, so the next complete is charged in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_complete_leaves_no_charge_and_the_next_is_charged_for_what_s3_holds() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let owner = uuid::Uuid::parse_str(&user.id).unwrap();
+    let create = json!({ "filename": "u.png", "type": "image/png", "metadata": {} });
+    let (_, created) = uppy(&client, &user, "POST", "/multipart", Some(create)).await;
+    let upload_id = created["uploadId"].as_str().unwrap().to_string();
+    let data = png(6 * MIB);
+    let small = put_part(&client, &user, &upload_id, 1, &data[..MIB]).await;
+    let last = put_part(&client, &user, &upload_id, 2, &data[5 * MIB..]).await;
+    let parts = |first: &str| json!({ "parts": [{ "PartNumber": 1, "ETag": first }, { "PartNumber": 2, "ETag": last }] });
+    let path = format!("/multipart/{upload_id}/complete");
+    let (status, answer) = uppy(&client, &user, "POST", &path, Some(parts(&small))).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("complete_refused")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("EntityTooSmall"), "{answer}");
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), 0, "a refused complete holds no charge");
+
+    let full = put_part(&client, &user, &upload_id, 1, &data[..5 * MIB]).await;
+    let (status, answer) = uppy(&client, &user, "POST", &path, Some(parts(&full))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "charged for the bytes S3 holds");
+    assert_eq!(client.wait_final(&user, &upload_id).await["status"], "UPLOADED");
+}

@@ -144,3 +144,26 @@ async fn an_upload_nobody_finishes_is_swept_when_its_session_expires() {
     let (status, _) = client.record(&user, &upload, 2, "\"abc\"", MIB).await;
     assert_eq!(status, 404);
 }
+
+/// S3 completed the upload but its answer was lost (the SDK's retry then
+/// finds NoSuchUpload): complete still succeeds, the session never goes
+/// back to OPEN, and a cancel cannot fail the stored file or free its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_whose_answer_was_lost_ends_uploaded_and_cannot_be_cancelled() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let owner = uuid::Uuid::parse_str(&user.id).unwrap();
+    let data = png(11 * MIB);
+    let upload = client.start(&user, "lost.png", "image/png", data.len()).await;
+    let all: Vec<usize> = (1..=upload.part_count).collect();
+    client.send_parts(&user, &upload, &data, &all).await;
+    stack.s3_probe.lose_next_complete_answer();
+    let (status, body) = client.complete(&user, &upload.file_id).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = client.call("DELETE", &format!("/uploads/{}", upload.file_id), Some(&user.token), None).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("upload_completing")), "{body}");
+    let file = client.wait_final(&user, &upload.file_id).await;
+    assert_eq!(file["status"], "UPLOADED", "{file}");
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "its bytes stay charged");
+}

@@ -183,8 +183,16 @@ async fn finish(deps: &CompleteUpload, session: &UploadSession, parts: &[Recorde
         .send()
         .await;
     if let Err(e) = result {
-        let _ = deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Open).await;
         let text = aws::describe(e);
+        // An error does not prove S3 did not complete: the answer may have
+        // been lost (and the SDK's retry then finds NoSuchUpload). If the
+        // object is there, it did; the session stays COMPLETING, so neither
+        // a cancel nor the sweeper can fail a stored file.
+        if object_exists(deps, &session.key).await == Some(true) {
+            tracing::info!(key = session.key, error = text, "complete answered an error, but S3 holds the object");
+            return Ok(());
+        }
+        let _ = deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Open).await;
         return Err(if text.contains("NoSuchUpload") || text.contains("InvalidPart") || text.contains("EntityTooSmall") {
             ApiError::conflict("complete_refused", format!("S3 refused to complete the upload: {text}"))
         } else {
@@ -192,6 +200,15 @@ async fn finish(deps: &CompleteUpload, session: &UploadSession, parts: &[Recorde
         });
     }
     Ok(())
+}
+
+/// Whether S3 holds an object at `key`; None when S3 cannot say.
+async fn object_exists(deps: &CompleteUpload, key: &str) -> Option<bool> {
+    match deps.s3.head_object().bucket(&deps.settings.bucket).key(key).send().await {
+        Ok(_) => Some(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Some(false),
+        Err(_) => None,
+    }
 }
 
 fn cancelled_conflict() -> ApiError {
@@ -299,28 +316,36 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         .with("missingParts", wrong)
     })?;
     let total: u64 = parts.iter().map(|p| p.size).sum();
-    match session.plan.declared_size() {
+    let charged_here = match session.plan.declared_size() {
         Some(declared) if declared != total => {
             return Err(ApiError::conflict(
                 "size_mismatch",
                 format!("the parts hold {total} bytes but the upload declared {declared} bytes"),
             ));
         }
-        Some(_) => {}
+        Some(_) => false,
         None => {
             let max = deps.settings.max_file_size;
             if total > max {
                 return Err(ApiError::new(413, "file_too_large", format!("the parts hold {total} bytes; the maximum is {max} bytes")));
             }
             deps.quota.charge(session.owner_id, session.file_id, total, deps.settings.user_quota).await?;
+            true
         }
-    }
+    };
     // The parts Uppy listed (up to 10,000): written concurrently, counted once.
-    deps.sessions
-        .record_parts(session.file_id, &parts, session.expires_at)
-        .await
-        .map_err(|e| ApiError::unavailable("the session table", e))?;
-    finish(deps, &session, &parts, &in_s3).await?;
+    let completed = match deps.sessions.record_parts(session.file_id, &parts, session.expires_at).await {
+        Ok(_) => finish(deps, &session, &parts, &in_s3).await,
+        Err(e) => Err(ApiError::unavailable("the session table", e)),
+    };
+    if let Err(e) = completed {
+        // Nothing was stored: the charge taken for these parts goes back, or
+        // the next complete would find the file "already charged" for them.
+        if charged_here {
+            deps.quota.release(session.owner_id, session.file_id).await?;
+        }
+        return Err(e);
+    }
     Ok(done())
 }
 
