@@ -110,30 +110,46 @@ pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Repo
     let (read, reads, time, verdict) = inspect_object(stack, &owner, Family::Pdf, smallest, scale.inspect_runs).await?;
     report.add(Row {
         bench: format!("Inspection: PDF, {} object", label(smallest)),
-        ours: format!("{reads} GET, {:.1} KiB, {} to verdict ({verdict})", read as f64 / KIB as f64, ms(time)),
+        ours: format!("{reads} GETs, {:.1} KiB, {} to verdict ({verdict})", read as f64 / KIB as f64, ms(time)),
         reference: "—".into(),
         ratio: None,
-        target: "read whole, as a stream".into(),
-        met: Some(verdict.starts_with("UPLOADED") && reads == 1),
+        target: "each byte read once, as a stream".into(),
+        met: Some(verdict.starts_with("UPLOADED") && read <= smallest + 4 * KIB),
     });
     let scan_size = largest.min(256 * MIB);
-    let path = crate::scratch_dir().join("scan.pdf");
-    Family::Pdf.write(&path, scan_size).await?;
-    let output = tokio::process::Command::new(bin_dir.join("pdf-scan")).arg(&path).output().await.context("running pdf-scan")?;
-    let _ = tokio::fs::remove_file(&path).await;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    let [scan, read, rss, verdict] = fields[..] else { bail!("pdf-scan said {text:?} ({})", String::from_utf8_lossy(&output.stderr)) };
-    let (scan, read, rss_mib): (f64, f64, f64) = (scan.parse()?, read.parse()?, rss.parse::<f64>()? / 1024.0);
-    let mb = scan_size as f64 / 1e6;
-    report.add(Row {
-        bench: format!("PDF scan: {} file, one core", label(scan_size)),
-        ours: format!("{:.0} MB/s, peak RSS {rss_mib:.1} MiB ({verdict})", mb / scan),
-        reference: format!("plain read of the file: {:.0} MB/s", mb / read),
-        ratio: Some(read / scan),
-        target: format!("≥ {PDF_MIN_MB_S:.0} MB/s, ≤ {PDF_MAX_RSS_MIB:.0} MiB"),
-        met: Some(mb / scan >= PDF_MIN_MB_S && rss_mib <= PDF_MAX_RSS_MIB && verdict == "application/pdf"),
-    });
+    for (shape, syntax_only) in [("shaped like a scan", false), ("all syntax, no streams", true)] {
+        let path = crate::scratch_dir().join("scan.pdf");
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&target)?);
+            if syntax_only {
+                samples::write_pdf_syntax(&mut out, scan_size)?;
+            } else {
+                samples::write_pdf(&mut out, scan_size)?;
+            }
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        })
+        .await??;
+        let size = tokio::fs::metadata(&path).await?.len();
+        let output = tokio::process::Command::new(bin_dir.join("pdf-scan")).arg(&path).output().await.context("running pdf-scan")?;
+        let _ = tokio::fs::remove_file(&path).await;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let [scan, read, rss, verdict] = fields[..] else {
+            bail!("pdf-scan said {text:?} ({})", String::from_utf8_lossy(&output.stderr))
+        };
+        let (scan, read, rss_mib): (f64, f64, f64) = (scan.parse()?, read.parse()?, rss.parse::<f64>()? / 1024.0);
+        let mb = size as f64 / 1e6;
+        report.add(Row {
+            bench: format!("PDF scan: {} file {shape}, one core", label(size)),
+            ours: format!("{:.0} MB/s, peak RSS {rss_mib:.1} MiB ({verdict})", mb / scan),
+            reference: format!("plain read of the file: {:.0} MB/s", mb / read),
+            ratio: Some(read / scan),
+            target: format!("≥ {PDF_MIN_MB_S:.0} MB/s, ≤ {PDF_MAX_RSS_MIB:.0} MiB"),
+            met: Some(mb / scan >= PDF_MIN_MB_S && rss_mib <= PDF_MAX_RSS_MIB && verdict == "application/pdf"),
+        });
+    }
     Ok(())
 }
 

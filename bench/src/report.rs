@@ -58,7 +58,11 @@ impl Report {
         for row in &self.rows {
             let ratio = row
                 .ratio
-                .map(|r| format!("{r:.2}×"))
+                // Small ratios keep their significant digits, not "0.00".
+                .map(|r| {
+                    let places = if r > 0.0 && r < 0.1 { (1.0 - r.log10().floor()) as usize } else { 2 };
+                    format!("{r:.places$}×")
+                })
                 .unwrap_or_else(|| "—".into());
             let met = match row.met {
                 Some(true) => "yes",

@@ -302,3 +302,25 @@ pub fn write_pdf(out: &mut impl Write, size: u64) -> io::Result<()> {
     )?;
     Ok(())
 }
+
+/// Writes a PDF of about `size` bytes that is all syntax and no stream:
+/// the worst case of the scanner, which must read every byte of it as
+/// tokens (as in a PDF saved uncompressed, `qpdf --qdf`).
+pub fn write_pdf_syntax(out: &mut impl Write, size: u64) -> io::Result<()> {
+    out.write_all(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")?;
+    let mut written = 60u64;
+    let mut object = 3u32;
+    while written + 512 < size.max(4096) {
+        let text = format!(
+            "{object} 0 obj\n<< /Type /Annot /Subtype /Link /Rect [{0} 72.5 {1} 96.25] /Border [0 0 1] /C [0.5 0.25 1] \
+             /Contents (Link number {object}, see \\(page\\) {0}) /NM <4C696E6B{object:08X}> /F 4 \
+             /A << /S /URI /URI (https://example.com/doc/{object}) >> >>\nendobj\n",
+            object % 600,
+            object % 600 + 144
+        );
+        out.write_all(text.as_bytes())?;
+        written += text.len() as u64;
+        object += 1;
+    }
+    out.write_all(format!("2 0 obj\n<< /Type /Pages /Count 0 /Kids [] >>\nendobj\ntrailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes())
+}

@@ -426,6 +426,12 @@ fn the_bench_samples_pass_inspection() {
     let (checked, reads, _) = ranged(&docx, &Rules::default());
     assert_eq!(checked.map(|f| f.mime), Ok(office_docx().to_string()));
     assert!(reads <= MAX_READS);
+    let mut syntax = Vec::new();
+    samples::write_pdf_syntax(&mut syntax, 1 << 20).unwrap();
+    assert_eq!(
+        examine_bytes(&syntax, &Rules::default()).map(|f| f.mime),
+        Ok("application/pdf".to_string())
+    );
     let mut pdf = Vec::new();
     samples::write_pdf(&mut pdf, 5 << 20).unwrap();
     assert_eq!(
