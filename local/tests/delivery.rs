@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::collections::HashMap;
+
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use common::*;
 use lambda_runtime::{Context, LambdaEvent};
@@ -15,18 +17,14 @@ async fn count_rows(stack: &sluice_local::Stack, file_id: &str) -> (i64, i64) {
     (files, chunks)
 }
 
+async fn queue_attributes(stack: &sluice_local::Stack, queue_url: &str) -> HashMap<QueueAttributeName, String> {
+    let sqs = stack.clients.sqs();
+    let answer = sqs.get_queue_attributes().queue_url(queue_url).attribute_names(QueueAttributeName::All).send().await;
+    answer.unwrap().attributes.unwrap_or_default()
+}
+
 async fn queue_is_drained(stack: &sluice_local::Stack, queue_url: &str) -> bool {
-    let attrs = stack
-        .clients
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
+    let attrs = queue_attributes(stack, queue_url).await;
     let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     n(QueueAttributeName::ApproximateNumberOfMessages) + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0
 }
@@ -197,15 +195,7 @@ async fn a_refused_file_whose_verdict_send_failed_ends_failed_on_inspects_retry(
     let client = Client::new(&stack);
     let user = client.new_user().await;
     let sqs = stack.clients.sqs();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&stack.queue_url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
+    let attributes = queue_attributes(&stack, &stack.queue_url).await;
     let name = stack.queue_url.rsplit('/').next().unwrap().to_string();
 
     // The verdict queue goes away: inspect's first send fails.

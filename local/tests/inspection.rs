@@ -6,32 +6,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use serde_json::Value;
+use sluice_shared::inspection::samples::fixture_rows as rows;
 
-fn fixtures(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/fixtures/inspection").join(folder)
-}
-
-/// EXPECTED.tsv's rows, without its header, with each file's bytes.
-fn rows(folder: &str) -> Vec<(Vec<String>, Vec<u8>)> {
-    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv")).unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let cells: Vec<String> = line.split('\t').map(str::to_string).collect();
-            let bytes = std::fs::read(fixtures(folder).join(&cells[0])).unwrap();
-            (cells, bytes)
-        })
-        .collect()
-}
-
-/// Uploads each file (one PUT, or parts when empty-size rules need it) and
-/// answers the final state of each, in order.
+/// Uploads each file by one PUT, eight at a time, and answers the final
+/// state of each, in order.
 async fn upload_all(client: &Client, user: &User, files: &[(String, String, Vec<u8>)]) -> Vec<Value> {
     let mut finals = Vec::new();
     for batch in files.chunks(8) {

@@ -4,6 +4,28 @@
 //! `shared/tests/fixtures/inspection`.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// A folder of the real and crafted files (`real` or `crafted`).
+pub fn fixtures(folder: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inspection").join(folder)
+}
+
+/// The rows of a fixture folder's EXPECTED.tsv (its header left out), each
+/// with the bytes of the file its first cell names.
+pub fn fixture_rows(folder: &str) -> Vec<(Vec<String>, Vec<u8>)> {
+    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv")).expect("the fixtures' EXPECTED.tsv");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let cells: Vec<String> = line.split('\t').map(str::to_string).collect();
+            let bytes = std::fs::read(fixtures(folder).join(&cells[0])).expect("a fixture EXPECTED.tsv names");
+            (cells, bytes)
+        })
+        .collect()
+}
 
 pub const PNG_WIDTH: u32 = 64;
 pub const PNG_HEIGHT: u32 = 48;

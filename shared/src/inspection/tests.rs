@@ -3,34 +3,14 @@
 //! read both whole and the way inspect reads them: the head, then the
 //! ranges asked for, within the bounds.
 
-use std::path::PathBuf;
-
 use proptest::prelude::*;
 
 use super::*;
-use samples::PNG_MIN;
+use samples::{PNG_MIN, fixture_rows, fixtures};
 
-fn fixtures(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/inspection")
-        .join(folder)
-}
-
-/// Rows of a fixture folder's EXPECTED.tsv, without its header.
+/// A fixture folder's rows as (bytes, EXPECTED.tsv cells).
 fn expected(folder: &str) -> Vec<(Vec<u8>, Vec<String>)> {
-    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv")).unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let cells: Vec<String> = line.split('\t').map(str::to_string).collect();
-            (
-                std::fs::read(fixtures(folder).join(&cells[0])).unwrap(),
-                cells,
-            )
-        })
-        .collect()
+    fixture_rows(folder).into_iter().map(|(cells, bytes)| (bytes, cells)).collect()
 }
 
 /// Examines `bytes` as inspect does: the head first, then each range asked
@@ -455,16 +435,7 @@ fn the_bench_samples_pass_inspection() {
     }
     // An object stream holding a script is found in the same shape of file.
     let mut hostile = pdf.clone();
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut encoder, b"<< /S /JavaScript /JS (x) >>").unwrap();
-    let compressed = encoder.finish().unwrap();
-    let mut object = format!(
-        "99 0 obj\n<< /N 1 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
-        compressed.len()
-    )
-    .into_bytes();
-    object.extend_from_slice(&compressed);
-    object.extend_from_slice(b"\nendstream\nendobj\n");
+    let object = stream_object("/N 1 /First 0 /Filter /FlateDecode", &zlib(b"<< /S /JavaScript /JS (x) >>"));
     let after_catalog = memchr::memmem::find(&hostile, b"endobj\n").unwrap() + 7;
     hostile.splice(after_catalog..after_catalog, object);
     assert_eq!(
@@ -487,6 +458,16 @@ fn pdf_code(pdf: &[u8]) -> Result<(), RefusalCode> {
     scanner.finish().map(|_| ()).map_err(|r| r.code)
 }
 
+/// Object 9, a stream of `data` with `dict`'s entries and, unless `dict`
+/// gives one, its direct `/Length`.
+fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
+    let length = if dict.contains("/Length") { String::new() } else { format!(" /Length {}", data.len()) };
+    let mut object = format!("9 0 obj << {dict}{length} >>\nstream\n").into_bytes();
+    object.extend_from_slice(data);
+    object.extend_from_slice(b"\nendstream\nendobj\n");
+    object
+}
+
 fn zlib(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut encoder, bytes).unwrap();
@@ -500,17 +481,15 @@ fn pdf_streams_cannot_hide_syntax_and_syntax_cannot_pose_as_streams() {
     assert_eq!(pdf_code(&stray), Err(RefusalCode::ActiveContent));
     // A stream whose bytes hold `endstream (` is skipped by its /Length.
     let data = b"endstream (hide";
-    let mut object = format!("9 0 obj << /Length {} >>\nstream\n", data.len()).into_bytes();
-    object.extend_from_slice(data);
-    object.extend_from_slice(b"\nendstream\nendobj\n10 0 obj << /S /Launch >> endobj\n");
+    let mut object = stream_object("", data);
+    object.extend_from_slice(b"10 0 obj << /S /Launch >> endobj
+");
     assert_eq!(
         pdf_code(&pdf_with(&object)),
         Err(RefusalCode::ActiveContent)
     );
     // ...and the same harmless bytes with nothing after them are fine.
-    let mut harmless = format!("9 0 obj << /Length {} >>\nstream\n", data.len()).into_bytes();
-    harmless.extend_from_slice(data);
-    harmless.extend_from_slice(b"\nendstream\nendobj\n");
+    let harmless = stream_object("", data);
     assert_eq!(pdf_code(&pdf_with(&harmless)), Ok(()));
 }
 
@@ -518,27 +497,17 @@ fn pdf_streams_cannot_hide_syntax_and_syntax_cannot_pose_as_streams() {
 fn pdf_object_streams_are_read_however_they_are_stored() {
     let script = b"<< /S /JavaScript /JS (app.alert(1)) >>";
     // Uncompressed, without /Type, with an indirect length.
-    let mut plain = b"9 0 obj << /N 1 /First 0 /Length 10 0 R >>\nstream\n".to_vec();
-    plain.extend_from_slice(script);
-    plain.extend_from_slice(b"\nendstream\nendobj\n");
+    let plain = stream_object("/N 1 /First 0 /Length 10 0 R", script);
     assert_eq!(pdf_code(&pdf_with(&plain)), Err(RefusalCode::ActiveContent));
     // Compressed twice, or with a predictor: not decoded, so not passed.
     let twice = zlib(&zlib(script));
-    let mut object = format!(
-        "9 0 obj << /N 1 /First 0 /Filter [/FlateDecode /FlateDecode] /Length {} >>\nstream\n",
-        twice.len()
-    )
-    .into_bytes();
-    object.extend_from_slice(&twice);
-    object.extend_from_slice(b"\nendstream\nendobj\n");
+    let object = stream_object("/N 1 /First 0 /Filter [/FlateDecode /FlateDecode]", &twice);
     assert_eq!(
         pdf_code(&pdf_with(&object)),
         Err(RefusalCode::UnverifiableContent)
     );
-    let once = zlib(script);
-    let mut predicted = format!("9 0 obj << /Type /ObjStm /N 1 /First 0 /Filter /FlateDecode /DecodeParms << /Predictor 12 >> /Length {} >>\nstream\n", once.len()).into_bytes();
-    predicted.extend_from_slice(&once);
-    predicted.extend_from_slice(b"\nendstream\nendobj\n");
+    let dict = "/Type /ObjStm /N 1 /First 0 /Filter /FlateDecode /DecodeParms << /Predictor 12 >>";
+    let predicted = stream_object(dict, &zlib(script));
     assert_eq!(
         pdf_code(&pdf_with(&predicted)),
         Err(RefusalCode::UnverifiableContent)
@@ -566,13 +535,7 @@ fn a_pdf_that_inflates_without_end_is_unverifiable() {
         std::io::Write::write_all(&mut encoder, &zeros).unwrap();
     }
     let bomb = encoder.finish().unwrap();
-    let mut object = format!(
-        "9 0 obj << /N 1 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
-        bomb.len()
-    )
-    .into_bytes();
-    object.extend_from_slice(&bomb);
-    object.extend_from_slice(b"\nendstream\nendobj\n");
+    let object = stream_object("/N 1 /First 0 /Filter /FlateDecode", &bomb);
     let pdf = pdf_with(&object);
     let mut scanner = pdf::PdfScanner::new(pdf.len() as u64);
     pdf.chunks(64 * 1024).for_each(|c| scanner.feed(c));
