@@ -100,6 +100,12 @@ async fn every_route_answers_as_documented() {
     let signed_in = api.expect(200, "POST", "/auth/signin", None, Some(account.clone())).await;
     api.expect(401, "POST", "/auth/signin", None, Some(json!({ "email": email, "password": "wrong password" }))).await;
     api.expect(400, "POST", "/auth/signin", None, None).await;
+    // Five failed sign-ins for one email: the sixth attempt must wait.
+    let guessed = json!({ "email": format!("{}@example.com", uuid::Uuid::new_v4().simple()), "password": "not the one" });
+    for _ in 0..5 {
+        api.expect(401, "POST", "/auth/signin", None, Some(guessed.clone())).await;
+    }
+    api.expect(429, "POST", "/auth/signin", None, Some(guessed)).await;
     api.expect(204, "POST", "/auth/signout", None, None).await;
     let token = signed_in["accessToken"].as_str().unwrap().to_string();
     let t = Some(token.as_str());

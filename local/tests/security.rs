@@ -174,3 +174,36 @@ async fn hostile_file_names_are_stored_safely_and_downloaded_under_their_own_nam
         assert_eq!(&decoded, downloaded, "{sent:?}: {disposition}");
     }
 }
+
+/// Password guessing is slowed per email: after five failures each attempt
+/// waits (429 with Retry-After), doubling up to a minute, and a success
+/// clears the count. The wait is short, so a user is never locked out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_sign_ins_for_an_email_back_off() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let signin = |password: &str| {
+        client
+            .http
+            .post(format!("{}/auth/signin", stack.api_url))
+            .json(&serde_json::json!({ "email": user.email, "password": password }))
+            .send()
+    };
+    for attempt in 1..=5 {
+        assert_eq!(signin("wrong password").await.unwrap().status(), 401, "attempt {attempt}");
+    }
+    let held = signin("correct horse battery").await.unwrap();
+    assert_eq!(held.status(), 429, "even the right password waits its turn");
+    assert_eq!(held.headers()["retry-after"], "1");
+    let body: serde_json::Value = held.json().await.unwrap();
+    assert_eq!((body["error"]["code"].as_str(), body["error"]["retryAfter"].as_u64()), (Some("too_many_attempts"), Some(1)), "{body}");
+    // Another email is not held up by this one.
+    let other = client.new_user().await;
+    assert!(!other.token.is_empty());
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(signin("correct horse battery").await.unwrap().status(), 200, "after the wait");
+    // The success cleared the count: a mistake now is a plain 401.
+    assert_eq!(signin("wrong password").await.unwrap().status(), 401);
+}

@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_deleted_files", include_str!("../../migrations/0002_deleted_files.sql")),
     ("0003_checksums", include_str!("../../migrations/0003_checksums.sql")),
     ("0004_media_facts", include_str!("../../migrations/0004_media_facts.sql")),
+    ("0005_signin_failures", include_str!("../../migrations/0005_signin_failures.sql")),
 ];
 
 /// Applies pending migrations; safe to run concurrently (advisory lock) and

@@ -7,7 +7,7 @@ use serde_json::json;
 use sluice_shared::auth::{COOKIE_NAME, TokenIssuer, hash_password, verify_password};
 use sluice_shared::config::{ConfigError, Env};
 use sluice_shared::db::Db;
-use sluice_shared::domain::{Email, Password};
+use sluice_shared::domain::{Email, Password, signin};
 use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, route_key, unknown_route};
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
@@ -40,7 +40,14 @@ pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> 
         "POST /auth/signout" => Ok(signout(auth)),
         _ => Err(unknown_route(&req)),
     };
-    Ok(respond(result))
+    let retry_after = result.as_ref().err().and_then(|e| e.extra.get("retryAfter")).and_then(|v| v.as_u64());
+    let mut response = respond(result);
+    if let Some(secs) = retry_after
+        && let Ok(value) = secs.to_string().parse()
+    {
+        response.headers_mut().insert("retry-after", value);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -86,23 +93,63 @@ struct SignIn {
     password: String,
 }
 
+/// Counts a failed sign-in for `email` (forgetting failures over an hour
+/// old) and drops rows untouched for a day.
+const COUNT_FAILURE: &str = "
+WITH counted AS (
+    INSERT INTO signin_failures (email, failures, last_failure) VALUES ($1, 1, now())
+    ON CONFLICT (email) DO UPDATE SET
+        failures = CASE WHEN signin_failures.last_failure < now() - make_interval(secs => $2)
+                        THEN 1 ELSE signin_failures.failures + 1 END,
+        last_failure = now()
+    RETURNING failures
+), forgotten AS (
+    DELETE FROM signin_failures WHERE last_failure < now() - interval '1 day'
+)
+SELECT failures FROM counted";
+
 async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> {
     let input: SignIn = json_body(req)?;
     let wrong = || ApiError::unauthorized("the email or password is wrong");
     let email = Email::parse(&input.email).map_err(|_| wrong())?;
-    let db = auth.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    fn unavailable(e: impl std::fmt::Display) -> ApiError {
+        ApiError::unavailable("the database", e)
+    }
+    let db = auth.db.client().await.map_err(unavailable)?;
+    // Before the hash: a guesser waits, and costs no Argon2 while it does.
+    let last = db
+        .query_opt(
+            "SELECT failures, extract(epoch FROM now() - last_failure)::bigint FROM signin_failures WHERE email = $1",
+            &[&email.as_str()],
+        )
+        .await
+        .map_err(unavailable)?;
+    if let Some(row) = last {
+        let (failures, since) = (row.get::<_, i32>(0).max(0) as u32, row.get::<_, i64>(1).max(0) as u64);
+        if let Some(wait) = signin::signin_wait(failures, since) {
+            return Err(ApiError::new(
+                429,
+                "too_many_attempts",
+                format!("{failures} failed sign-ins for this email; try again in {wait} s"),
+            )
+            .with("retryAfter", wait));
+        }
+    }
     let row = db
         .query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()])
         .await
-        .map_err(|e| ApiError::unavailable("the database", e))?;
+        .map_err(unavailable)?;
     let (user_id, stored) = match row {
         Some(row) => (Some(row.get::<_, Uuid>(0)), Some(row.get::<_, String>(1))),
         None => (None, None),
     };
-    if !verify_password(input.password, stored).await {
+    if !verify_password(input.password, stored).await || user_id.is_none() {
+        let forget = signin::FORGET_AFTER_SECS as f64;
+        db.execute(COUNT_FAILURE, &[&email.as_str(), &forget]).await.map_err(unavailable)?;
         return Err(wrong());
     }
     let user_id = user_id.ok_or_else(wrong)?;
+    db.execute("DELETE FROM signin_failures WHERE email = $1", &[&email.as_str()]).await.map_err(unavailable)?;
     let token = auth.issuer.issue(user_id, email.as_str())?;
     let ttl = auth.issuer.ttl_secs;
     let response = json_response(200, &json!({ "accessToken": token, "tokenType": "Bearer", "expiresIn": ttl }));
