@@ -41,6 +41,27 @@ const ENDSTREAM: &[u8] = b"endstream";
 /// PDF names are at most 127 bytes; longer ones are cut (and match nothing).
 const MAX_NAME: usize = 127;
 
+/// Each byte's class in PDF syntax: regular, white space or delimiter.
+const REGULAR: u8 = 0;
+const SPACE: u8 = 1;
+const DELIMITER: u8 = 2;
+const CLASS: [u8; 256] = {
+    let mut class = [REGULAR; 256];
+    let spaces = b"\0\t\n\x0C\r ";
+    let mut i = 0;
+    while i < spaces.len() {
+        class[spaces[i] as usize] = SPACE;
+        i += 1;
+    }
+    let delimiters = b"()<>[]{}/%";
+    let mut i = 0;
+    while i < delimiters.len() {
+        class[delimiters[i] as usize] = DELIMITER;
+        i += 1;
+    }
+    class
+};
+
 /// The lexer's state between bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lex {
@@ -140,14 +161,11 @@ impl Lexer {
     }
 
     fn is_delimiter(b: u8) -> bool {
-        matches!(
-            b,
-            b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
-        )
+        CLASS[b as usize] == DELIMITER
     }
 
     fn is_space(b: u8) -> bool {
-        matches!(b, b'\0' | b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
+        CLASS[b as usize] == SPACE
     }
 
     fn push_name(&mut self, b: u8) {
@@ -157,14 +175,15 @@ impl Lexer {
     }
 
     fn end_name(&mut self) {
-        let name = std::mem::take(&mut self.name);
         self.escape = None;
         self.after_dict = false;
         self.object.length_words = 3; // a name ends what /Length said
-        if self.found.is_none() && ACTIVE_NAMES.contains(&name.as_slice()) {
-            self.found = Some(name.clone());
+        // Read in place and cleared after: a name costs no allocation.
+        let name = self.name.as_slice();
+        if self.found.is_none() && ACTIVE_NAMES.contains(&name) {
+            self.found = Some(name.to_vec());
         }
-        match name.as_slice() {
+        match name {
             b"FlateDecode" | b"Fl" => self.object.flate = self.object.flate.saturating_add(1),
             b"ASCIIHexDecode" | b"AHx" | b"ASCII85Decode" | b"A85" | b"LZWDecode" | b"LZW"
             | b"RunLengthDecode" | b"RL" | b"Crypt" | b"DCTDecode" | b"DCT" | b"JPXDecode"
@@ -180,6 +199,7 @@ impl Lexer {
             }
             _ => {}
         }
+        self.name.clear();
     }
 
     fn end_word(&mut self) -> Event {
@@ -208,6 +228,56 @@ impl Lexer {
         self.after_dict = false;
         self.word.clear();
         event
+    }
+
+    /// Reads `bytes` until their end or a keyword the caller must act on;
+    /// answers how many were used and the keyword's event. Runs that change
+    /// nothing but the position (inside comments, strings, words, names,
+    /// whitespace) are skipped a slice at a time; every byte that changes
+    /// the state goes through `byte`, which is the grammar.
+    fn scan(&mut self, bytes: &[u8]) -> (usize, Event) {
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &bytes[i..];
+            let skip = match self.state {
+                Lex::Comment => memchr::memchr2(b'\r', b'\n', rest),
+                Lex::Hex => memchr::memchr(b'>', rest),
+                Lex::Literal { escaped: false, .. } => memchr::memchr3(b'(', b')', b'\\', rest),
+                Lex::Name if self.escape.is_none() => {
+                    let run = rest.iter().position(|&b| CLASS[b as usize] != REGULAR || b == b'#').unwrap_or(rest.len());
+                    let room = (MAX_NAME + 1).saturating_sub(self.name.len()).min(run);
+                    self.name.extend_from_slice(&rest[..room]);
+                    Some(run)
+                }
+                Lex::Normal if !self.last_lt && !self.last_gt => {
+                    let class = CLASS[rest[0] as usize];
+                    if class == REGULAR {
+                        let run = rest.iter().position(|&b| CLASS[b as usize] != REGULAR).unwrap_or(rest.len());
+                        let room = 16usize.saturating_sub(self.word.len()).min(run);
+                        self.word.extend_from_slice(&rest[..room]);
+                        Some(run)
+                    } else if class == SPACE && self.word.is_empty() {
+                        Some(rest.iter().position(|&b| CLASS[b as usize] != SPACE).unwrap_or(rest.len()))
+                    } else {
+                        Some(0)
+                    }
+                }
+                _ => Some(0),
+            };
+            match skip {
+                Some(n) => i += n,
+                None => return (bytes.len(), Event::None),
+            }
+            if i == bytes.len() {
+                break;
+            }
+            let event = self.byte(bytes[i]);
+            i += 1;
+            if event != Event::None {
+                return (i, event);
+            }
+        }
+        (bytes.len(), Event::None)
     }
 
     /// Takes one byte; answers what a finished word asks for.
@@ -401,13 +471,9 @@ impl PdfScanner {
     }
 
     fn syntax(&mut self, bytes: &[u8]) -> usize {
-        let mut used = 0;
-        for &b in bytes {
-            used += 1;
-            if self.lexer.byte(b) == Event::Stream {
-                self.mode = Mode::StreamStart;
-                break;
-            }
+        let (used, event) = self.lexer.scan(bytes);
+        if event == Event::Stream {
+            self.mode = Mode::StreamStart;
         }
         self.remember(&bytes[..used]);
         used
@@ -511,9 +577,15 @@ impl PdfScanner {
                 let produced = (inflater.total_out() - before.1) as usize;
                 used += consumed;
                 self.inflated += produced as u64;
-                out[..produced].iter().for_each(|&b| {
-                    state.inner.byte(b);
-                });
+                let mut read = 0;
+                while read < produced {
+                    read += state.inner.scan(&out[read..produced]).0;
+                }
+                // Decided as soon as seen, whatever follows in this chunk.
+                if let Some(name) = state.inner.found.take() {
+                    self.lexer.found = Some(name);
+                    return bytes.len();
+                }
                 if self.inflated > inflate_limit(self.size) {
                     self.refusal = Some(Refusal::unverifiable(
                         MIME,
@@ -547,9 +619,10 @@ impl PdfScanner {
             }
         } else {
             // Not compressed: its objects are read as they come.
-            for &b in input {
-                used += 1;
-                if state.inner.byte(b) == Event::EndStream && state.left.is_none() {
+            while used < input.len() {
+                let (read, event) = state.inner.scan(&input[used..]);
+                used += read;
+                if event == Event::EndStream && state.left.is_none() {
                     ended = true;
                     break;
                 }
