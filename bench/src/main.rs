@@ -99,7 +99,7 @@ impl Scale {
                 sign_runs: 5,
                 http_seconds: 10.0,
                 inspect_sizes: vec![MIB, 100 * MIB, GIB],
-                inspect_runs: 9,
+                inspect_runs: 25,
                 persist_messages: 3000,
                 pgbench_seconds: 10,
                 upload_size: GIB,
