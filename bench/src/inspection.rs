@@ -130,7 +130,7 @@ pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Repo
     let runs = scale.inspect_runs as u64;
     let (reads, read) = (u64::from(after.requests - before.requests) / runs, (after.bytes - before.bytes) / runs);
     report.add(Row {
-        bench: format!("Inspection: PDF, {} object", label(pdf.size)),
+        bench: format!("Inspection: PDF, {} object", label(smallest)),
         ours: format!("{reads} GETs, {:.1} KiB, {} to verdict", read as f64 / KIB as f64, ms(median(&mut times))),
         reference: "—".into(),
         ratio: None,
