@@ -159,6 +159,9 @@ async fn start_s3(opts: &StackOptions, web_origins: Vec<String>) -> Result<Start
     let task = tokio::spawn(async move {
         loop {
             let Ok((socket, _)) = listener.accept().await else { continue };
+            // As S3 does: without it, a response's last small segment can
+            // wait out the client's delayed ACK (~40 ms) behind Nagle.
+            let _ = socket.set_nodelay(true);
             let (service, web_origins) = (service.clone(), web_origins.clone());
             tokio::spawn(async move {
                 let cors = service_fn(move |req| with_cors(service.clone(), web_origins.clone(), req));
@@ -344,6 +347,7 @@ async fn sweep_on_schedule(sweeper: Arc<sweeper::Sweeper>, every: Duration) {
 async fn serve_api(listener: TcpListener, api: Arc<Api>) {
     loop {
         let Ok((socket, _)) = listener.accept().await else { continue };
+        let _ = socket.set_nodelay(true);
         let api = api.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
