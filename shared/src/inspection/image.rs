@@ -56,13 +56,13 @@ pub fn png(w: &Window) -> Outcome {
                 String::from_utf8_lossy(&kind)
             ));
         }
-        if let Ok(chunk) = w.get(pos + 4, len + 8) {
-            if crc32fast::hash(&chunk[..len as usize + 4]) != be32(chunk, len as usize + 4) {
-                return bad(format!(
-                    "the {} chunk at byte {pos} fails its CRC",
-                    String::from_utf8_lossy(&kind)
-                ));
-            }
+        if let Ok(chunk) = w.get(pos + 4, len + 8)
+            && crc32fast::hash(&chunk[..len as usize + 4]) != be32(chunk, len as usize + 4)
+        {
+            return bad(format!(
+                "the {} chunk at byte {pos} fails its CRC",
+                String::from_utf8_lossy(&kind)
+            ));
         }
         seen_data |= &kind == b"IDAT";
         if &kind == b"IEND" {
@@ -185,8 +185,7 @@ pub fn gif(w: &Window) -> Outcome {
     let found = || Outcome::Checked(Ok(Found::sized(MIME, width.into(), height.into())));
     let mut pos: u64 = 13 + color_table(flags);
     let mut images = 0;
-    loop {
-        let Ok(byte) = w.get(pos, 1) else { break };
+    while let Ok(byte) = w.get(pos, 1) {
         match byte[0] {
             0x3B => {
                 if images == 0 {
@@ -231,8 +230,7 @@ pub fn gif(w: &Window) -> Outcome {
             }
         }
         // Sub-blocks: a length byte, that many bytes, until a zero length.
-        loop {
-            let Ok(len) = w.get(pos, 1) else { break };
+        while let Ok(len) = w.get(pos, 1) {
             pos += 1 + u64::from(len[0]);
             if len[0] == 0 {
                 break;

@@ -435,8 +435,8 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
                 let Some(rate) = byte_rate else {
                     return bad("the data chunk comes before any fmt chunk".into());
                 };
-                if rate > 0 {
-                    found.duration_ms = Some(data_len * 1000 / rate);
+                if let Some(ms) = (data_len * 1000).checked_div(rate) {
+                    found.duration_ms = Some(ms);
                 }
             }
             (b"LIST", false) => {

@@ -8,20 +8,24 @@ use std::path::PathBuf;
 
 /// A folder of the real and crafted files (`real` or `crafted`).
 pub fn fixtures(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inspection").join(folder)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/inspection")
+        .join(folder)
 }
 
 /// The rows of a fixture folder's EXPECTED.tsv (its header left out), each
 /// with the bytes of the file its first cell names.
 pub fn fixture_rows(folder: &str) -> Vec<(Vec<String>, Vec<u8>)> {
-    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv")).expect("the fixtures' EXPECTED.tsv");
+    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv"))
+        .expect("the fixtures' EXPECTED.tsv");
     table
         .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let cells: Vec<String> = line.split('\t').map(str::to_string).collect();
-            let bytes = std::fs::read(fixtures(folder).join(&cells[0])).expect("a fixture EXPECTED.tsv names");
+            let bytes = std::fs::read(fixtures(folder).join(&cells[0]))
+                .expect("a fixture EXPECTED.tsv names");
             (cells, bytes)
         })
         .collect()
@@ -294,7 +298,7 @@ pub fn write_pdf(out: &mut impl Write, size: u64) -> io::Result<()> {
             put(out, text.as_bytes())? + put(out, &image)? + put(out, b"\nendstream\nendobj\n")?;
         object += 2;
         page += 1;
-        if page % 32 == 0 {
+        if page.is_multiple_of(32) {
             let mut objects = String::new();
             for i in 0..32 {
                 objects.push_str(&format!(

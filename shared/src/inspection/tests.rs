@@ -10,7 +10,10 @@ use samples::{PNG_MIN, fixture_rows, fixtures};
 
 /// A fixture folder's rows as (bytes, EXPECTED.tsv cells).
 fn expected(folder: &str) -> Vec<(Vec<u8>, Vec<String>)> {
-    fixture_rows(folder).into_iter().map(|(cells, bytes)| (bytes, cells)).collect()
+    fixture_rows(folder)
+        .into_iter()
+        .map(|(cells, bytes)| (bytes, cells))
+        .collect()
 }
 
 /// Examines `bytes` as inspect does: the head first, then each range asked
@@ -440,7 +443,10 @@ fn the_bench_samples_pass_inspection() {
     }
     // An object stream holding a script is found in the same shape of file.
     let mut hostile = pdf.clone();
-    let object = stream_object("/N 1 /First 0 /Filter /FlateDecode", &zlib(b"<< /S /JavaScript /JS (x) >>"));
+    let object = stream_object(
+        "/N 1 /First 0 /Filter /FlateDecode",
+        &zlib(b"<< /S /JavaScript /JS (x) >>"),
+    );
     let after_catalog = memchr::memmem::find(&hostile, b"endobj\n").unwrap() + 7;
     hostile.splice(after_catalog..after_catalog, object);
     assert_eq!(
@@ -466,7 +472,11 @@ fn pdf_code(pdf: &[u8]) -> Result<(), RefusalCode> {
 /// Object 9, a stream of `data` with `dict`'s entries and, unless `dict`
 /// gives one, its direct `/Length`.
 fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
-    let length = if dict.contains("/Length") { String::new() } else { format!(" /Length {}", data.len()) };
+    let length = if dict.contains("/Length") {
+        String::new()
+    } else {
+        format!(" /Length {}", data.len())
+    };
     let mut object = format!("9 0 obj << {dict}{length} >>\nstream\n").into_bytes();
     object.extend_from_slice(data);
     object.extend_from_slice(b"\nendstream\nendobj\n");
@@ -487,8 +497,10 @@ fn pdf_streams_cannot_hide_syntax_and_syntax_cannot_pose_as_streams() {
     // A stream whose bytes hold `endstream (` is skipped by its /Length.
     let data = b"endstream (hide";
     let mut object = stream_object("", data);
-    object.extend_from_slice(b"10 0 obj << /S /Launch >> endobj
-");
+    object.extend_from_slice(
+        b"10 0 obj << /S /Launch >> endobj
+",
+    );
     assert_eq!(
         pdf_code(&pdf_with(&object)),
         Err(RefusalCode::ActiveContent)
