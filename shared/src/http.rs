@@ -108,7 +108,7 @@ fn has_bearer(req: &Request) -> bool {
 
 /// Refuses a state-changing request that a browser was made to send from
 /// another site: one authenticated by the session cookie (or signing in,
-/// signing up or out). `Sec-Fetch-Site: cross-site` is refused; a browser
+/// signing up or out). `Sec-Fetch-Site: cross-site` (or `same-site`) is refused; a browser
 /// that sends no Sec-Fetch-Site must send an `Origin` naming the host the
 /// request went to, or none. Bearer calls and reads pass.
 pub fn refuse_cross_site(req: &Request) -> Result<(), ApiError> {
@@ -119,8 +119,11 @@ pub fn refuse_cross_site(req: &Request) -> Result<(), ApiError> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let refuse = |why: String| Err(ApiError::new(403, "cross_site_request", why));
     match header("sec-fetch-site") {
-        Some(site) if site.eq_ignore_ascii_case("cross-site") => {
-            return refuse("this request was sent from another site (Sec-Fetch-Site: cross-site); the session cookie only works from this site's own page".into());
+        // same-site is refused too: a sibling subdomain is another party.
+        Some(site) if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") => {
+            return refuse(format!(
+                "this request was sent from another site (Sec-Fetch-Site: {site}); the session cookie only works from this site's own page"
+            ));
         }
         Some(_) => return Ok(()),
         None => {}
@@ -171,7 +174,8 @@ mod tests {
         // GIVEN a browser that says where the request comes from
         assert_eq!(code("POST", &[host, ("sec-fetch-site", "cross-site")]), Err((403, "cross_site_request")));
         assert_eq!(code("POST", &[host, ("sec-fetch-site", "same-origin"), ("origin", "https://cdn.example.net")]), Ok(()));
-        assert_eq!(code("DELETE", &[host, ("sec-fetch-site", "same-site")]), Ok(()));
+        assert_eq!(code("DELETE", &[host, ("sec-fetch-site", "same-site")]), Err((403, "cross_site_request")));
+        assert_eq!(code("POST", &[host, ("sec-fetch-site", "none")]), Ok(()));
         // GIVEN one that sends only Origin: it must be the host the request went to
         assert_eq!(code("PUT", &[host, ("origin", "https://evil.example")]), Err((403, "cross_site_request")));
         assert_eq!(code("PUT", &[host, ("origin", "null")]), Err((403, "cross_site_request")));

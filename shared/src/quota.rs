@@ -109,8 +109,9 @@ impl QuotaLedger {
     }
 
     /// Takes `size` bytes of the user's quota for `file_id`, or refuses with
-    /// the numbers. Charging the same file again changes nothing.
-    pub async fn charge(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<(), QuotaError> {
+    /// the numbers. Charging the same file again changes nothing; answers
+    /// whether this call took the charge (false: it was already taken).
+    pub async fn charge(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<bool, QuotaError> {
         if size > limit {
             return Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: size, limit });
         }
@@ -127,10 +128,10 @@ impl QuotaLedger {
             .condition_expression("attribute_not_exists(usedBytes) OR usedBytes <= :room")
             .expression_attribute_values(":room", n(limit - size));
         match self.together(TransactWriteItem::builder().put(charge).build(), total).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => match failed_conditions(&e).as_deref() {
                 // The charge item exists: this file is already charged.
-                Some([true, ..]) => Ok(()),
+                Some([true, ..]) => Ok(false),
                 Some([_, true]) => Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: size, limit }),
                 _ => Err(store_err(crate::aws::describe(e))),
             },

@@ -122,8 +122,13 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
     session.require_multipart()?;
     let accepted = || json_response(202, &json!({ "fileId": session.file_id, "status": "UPLOADING" }));
     match session.stage {
-        // A retried complete: the first one already handed the file to S3.
-        SessionStage::Completing => return Ok(accepted()),
+        // A retried complete: the first one handed the file to S3, unless
+        // it could not tell whether S3 completed (then the object says).
+        SessionStage::Completing => {
+            if retried_complete(deps, &session).await? {
+                return Ok(accepted());
+            }
+        }
         // (An expired session answers 404 before this; the sweeper ended it.)
         SessionStage::Cancelled | SessionStage::Expired => return Err(cancelled_conflict()),
         SessionStage::Open => {}
@@ -151,12 +156,19 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
 }
 
 /// Hands the parts to S3 to assemble: moves the session to COMPLETING
-/// first, so a parallel complete or cancel loses, and back to OPEN if S3
-/// refuses, so the client can fix what it refused and try again. A
-/// parallel complete that got there first counts as done.
-async fn finish(deps: &CompleteUpload, session: &UploadSession, parts: &[RecordedPart], in_s3: &HashMap<u32, PartInS3>) -> Result<(), ApiError> {
+/// first (unless a retry finds it there already), so a parallel complete or
+/// cancel loses, and back to OPEN if S3 refuses, so the client can fix what
+/// it refused and try again. A parallel complete that got there first
+/// counts as done.
+async fn finish(
+    deps: &CompleteUpload,
+    session: &UploadSession,
+    parts: &[RecordedPart],
+    in_s3: &HashMap<u32, PartInS3>,
+) -> Result<(), ApiError> {
     let unavailable = |e| ApiError::unavailable("the session table", e);
-    if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await.map_err(unavailable)? {
+    let completing = session.stage == SessionStage::Completing;
+    if !completing && !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await.map_err(unavailable)? {
         // Another request moved it first: a parallel complete, or a cancel.
         let now = deps.sessions.get(session.file_id).await.map_err(unavailable)?.map(|s| s.stage);
         return if now == Some(SessionStage::Completing) { Ok(()) } else { Err(cancelled_conflict()) };
@@ -188,9 +200,16 @@ async fn finish(deps: &CompleteUpload, session: &UploadSession, parts: &[Recorde
         // been lost (and the SDK's retry then finds NoSuchUpload). If the
         // object is there, it did; the session stays COMPLETING, so neither
         // a cancel nor the sweeper can fail a stored file.
-        if object_exists(deps, &session.key).await == Some(true) {
-            tracing::info!(key = session.key, error = text, "complete answered an error, but S3 holds the object");
-            return Ok(());
+        match object_exists(deps, &session.key).await {
+            Some(true) => {
+                tracing::info!(key = session.key, error = text, "complete answered an error, but S3 holds the object");
+                return Ok(());
+            }
+            // S3 cannot say: the session stays COMPLETING (a cancel or the
+            // sweeper must not fail what may be stored), and a retried
+            // complete asks again.
+            None => return Err(ApiError::unavailable("S3", text)),
+            Some(false) => {}
         }
         let _ = deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Open).await;
         return Err(if text.contains("NoSuchUpload") || text.contains("InvalidPart") || text.contains("EntityTooSmall") {
@@ -200,6 +219,40 @@ async fn finish(deps: &CompleteUpload, session: &UploadSession, parts: &[Recorde
         });
     }
     Ok(())
+}
+
+/// Whether S3 still holds the multipart upload (its parts), so a complete
+/// that did not happen can be made again.
+async fn still_open(deps: &CompleteUpload, session: &UploadSession) -> Result<bool, ApiError> {
+    let listed = deps
+        .s3
+        .list_parts()
+        .bucket(&deps.settings.bucket)
+        .key(&session.key)
+        .upload_id(&session.upload_id)
+        .max_parts(1)
+        .send()
+        .await;
+    match listed {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let text = aws::describe(e);
+            if text.contains("NoSuchUpload") { Ok(false) } else { Err(ApiError::unavailable("S3", text)) }
+        }
+    }
+}
+
+/// Whether a retried complete, finding the session COMPLETING, is done:
+/// yes if S3 holds the object (or no longer holds the upload); no if S3
+/// still holds the parts, as when the first complete never reached it, and
+/// then it is made again, the session staying COMPLETING so that no cancel
+/// can come between; asked again later if S3 cannot say.
+async fn retried_complete(deps: &CompleteUpload, session: &UploadSession) -> Result<bool, ApiError> {
+    match object_exists(deps, &session.key).await {
+        Some(true) => Ok(true),
+        None => Err(ApiError::unavailable("S3", "S3 cannot say whether the upload was completed")),
+        Some(false) => Ok(!still_open(deps, session).await?),
+    }
 }
 
 /// Whether S3 holds an object at `key`; None when S3 cannot say.
@@ -287,7 +340,11 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         )
     };
     match session.stage {
-        SessionStage::Completing => return Ok(done()),
+        SessionStage::Completing => {
+            if retried_complete(deps, &session).await? {
+                return Ok(done());
+            }
+        }
         SessionStage::Cancelled | SessionStage::Expired => return Err(cancelled_conflict()),
         SessionStage::Open => {}
     }
@@ -329,8 +386,7 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
             if total > max {
                 return Err(ApiError::new(413, "file_too_large", format!("the parts hold {total} bytes; the maximum is {max} bytes")));
             }
-            deps.quota.charge(session.owner_id, session.file_id, total, deps.settings.user_quota).await?;
-            true
+            deps.quota.charge(session.owner_id, session.file_id, total, deps.settings.user_quota).await?
         }
     };
     // The parts Uppy listed (up to 10,000): written concurrently, counted once.
@@ -339,9 +395,10 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         Err(e) => Err(ApiError::unavailable("the session table", e)),
     };
     if let Err(e) = completed {
-        // Nothing was stored: the charge taken for these parts goes back, or
-        // the next complete would find the file "already charged" for them.
-        if charged_here {
+        // Nothing was stored: the charge this call took for these parts
+        // goes back, or the next complete would find the file "already
+        // charged" for them. Only when S3 surely holds no object.
+        if charged_here && object_exists(deps, &session.key).await == Some(false) {
             deps.quota.release(session.owner_id, session.file_id).await?;
         }
         return Err(e);

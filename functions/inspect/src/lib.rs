@@ -105,8 +105,22 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
     // The declared type is the session's; an object whose session is gone
     // may still carry it as metadata (multipart uploads are created with it).
     let declared = match &session {
+        // Another object than the one this session's URLs name: not ours to judge.
+        Some(s) if s.key != key || s.owner_id != owner_id => {
+            tracing::warn!(key, "the session names another key or owner; ignored");
+            return Ok(());
+        }
         Some(s) => s.declared_type.clone(),
-        None => head.metadata.as_ref().and_then(|m| m.get(metadata::DECLARED_TYPE)).cloned().unwrap_or_default(),
+        None => match head.metadata.as_ref().and_then(|m| m.get(metadata::DECLARED_TYPE)) {
+            Some(declared) => declared.clone(),
+            // Its session is purged and nothing says what it was declared
+            // as: a verdict now could only be a mismatch, and acting on it
+            // would delete bytes a verdict long ago kept.
+            None => {
+                tracing::warn!(key, "no session and no declared type; ignored");
+                return Ok(());
+            }
+        },
     };
     if let Some(session) = &session {
         // A single PUT has no complete call: its arrival ends the upload, unless a cancel or the sweeper did first.
@@ -168,11 +182,13 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
     // object still there and decides again; removing it first would make
     // the retry take the event for a duplicate and drop the verdict. A
     // failure from here on is retried too: the verdict is sent again (the
-    // same final state, which persist keeps once) and the removal and the
-    // release are each harmless twice.
+    // same final state, which persist keeps once) and the release is
+    // harmless twice.
     if message.status == FileStatus::Failed {
-        deps.s3.delete_object().bucket(bucket).key(&message.key).send().await.map_err(aws::describe)?;
+        // The release before the removal: a retry only finds work to redo
+        // while the object is still there.
         deps.quota.release(owner_id, file_id).await?;
+        deps.s3.delete_object().bucket(bucket).key(&message.key).send().await.map_err(aws::describe)?;
     }
     Ok(())
 }

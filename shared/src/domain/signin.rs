@@ -1,8 +1,9 @@
-//! Backing off repeated failed sign-ins for one email: each one costs an
-//! Argon2 hash, and guessing passwords must be slow. The first few failures
-//! are free; after them each attempt waits twice as long as the one before,
-//! but never more than a minute, so an attacker who keeps failing on
-//! purpose can hold a user up for a minute at a time, never lock them out.
+//! Backing off repeated failed sign-ins for one email from one address:
+//! each one costs an Argon2 hash, and guessing passwords must be slow. The
+//! first few failures are free; after them each attempt waits twice as long
+//! as the one before, but never more than a minute. The count is kept per
+//! address too, so failing on purpose from one address does not hold up
+//! the owner signing in from another.
 
 /// Failures allowed before any wait.
 pub const FREE_FAILURES: u32 = 5;
@@ -17,7 +18,10 @@ pub fn signin_wait(failures: u32, since_last: u64) -> Option<u64> {
     if failures < FREE_FAILURES || since_last >= FORGET_AFTER_SECS {
         return None;
     }
-    let wait = 1u64.checked_shl(failures - FREE_FAILURES).unwrap_or(u64::MAX).min(MAX_WAIT_SECS);
+    let wait = 1u64
+        .checked_shl(failures - FREE_FAILURES)
+        .unwrap_or(u64::MAX)
+        .min(MAX_WAIT_SECS);
     wait.checked_sub(since_last).filter(|&left| left > 0)
 }
 

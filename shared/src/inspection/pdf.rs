@@ -244,7 +244,10 @@ impl Lexer {
                 Lex::Hex => memchr::memchr(b'>', rest),
                 Lex::Literal { escaped: false, .. } => memchr::memchr3(b'(', b')', b'\\', rest),
                 Lex::Name if self.escape.is_none() => {
-                    let run = rest.iter().position(|&b| CLASS[b as usize] != REGULAR || b == b'#').unwrap_or(rest.len());
+                    let run = rest
+                        .iter()
+                        .position(|&b| CLASS[b as usize] != REGULAR || b == b'#')
+                        .unwrap_or(rest.len());
                     let room = (MAX_NAME + 1).saturating_sub(self.name.len()).min(run);
                     self.name.extend_from_slice(&rest[..room]);
                     Some(run)
@@ -252,12 +255,19 @@ impl Lexer {
                 Lex::Normal if !self.last_lt && !self.last_gt => {
                     let class = CLASS[rest[0] as usize];
                     if class == REGULAR {
-                        let run = rest.iter().position(|&b| CLASS[b as usize] != REGULAR).unwrap_or(rest.len());
+                        let run = rest
+                            .iter()
+                            .position(|&b| CLASS[b as usize] != REGULAR)
+                            .unwrap_or(rest.len());
                         let room = 16usize.saturating_sub(self.word.len()).min(run);
                         self.word.extend_from_slice(&rest[..room]);
                         Some(run)
                     } else if class == SPACE && self.word.is_empty() {
-                        Some(rest.iter().position(|&b| CLASS[b as usize] != SPACE).unwrap_or(rest.len()))
+                        Some(
+                            rest.iter()
+                                .position(|&b| CLASS[b as usize] != SPACE)
+                                .unwrap_or(rest.len()),
+                        )
                     } else {
                         Some(0)
                     }
