@@ -182,22 +182,11 @@ pub fn mp4(size: usize) -> Vec<u8> {
     sluice_shared::inspection::samples::mp4(size)
 }
 
-/// Bytes that begin like a Linux executable.
+/// Bytes that begin like a Linux executable, then varied filler (so parts
+/// and their ETags differ).
 pub fn elf(size: usize) -> Vec<u8> {
-    with_header(b"\x7FELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3E\0\x01\0\0\0", size)
-}
-
-fn with_header(header: &[u8], size: usize) -> Vec<u8> {
-    let mut data = Vec::with_capacity(size);
-    data.extend_from_slice(header);
-    // Cheap varied filler so parts differ (and ETags with them).
-    let mut x: u32 = 0x9E37_79B9;
-    while data.len() < size {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let mut data = b"\x7FELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3E\0\x01\0\0\0".to_vec();
+    data.extend(sluice_shared::inspection::samples::filler(0x9E37_79B9, size.saturating_sub(data.len())));
     data.truncate(size);
     data
 }
