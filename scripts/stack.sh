@@ -35,9 +35,23 @@ if [ ! -s "$pg_data/PG_VERSION" ]; then
   run_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres >"$state/initdb.log" 2>&1 \
     || { cat "$state/initdb.log"; exit 1; }
 fi
-run_pg "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$pg_root/pg.log" \
-  -o "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+pg_opts="-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+run_pg "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$pg_root/pg.log" -o "$pg_opts" start >/dev/null \
   || { tail -n 20 "$pg_root/pg.log"; exit 1; }
+
+# `$SLUICE_PG_CTL stop|start`: the outage test stops this Postgres and starts
+# it again on the same port, with the same options.
+cat >"$state/pg-ctl" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+run() { if [ "\$(id -u)" = 0 ]; then runuser -u postgres -- "\$@"; else "\$@"; fi; }
+case "\$1" in
+  stop) run "$pg_bin/pg_ctl" -w -D "$pg_data" -m fast stop >/dev/null ;;
+  start) run "$pg_bin/pg_ctl" -w -D "$pg_data" -l "$pg_root/pg.log" -o "$pg_opts" start >/dev/null ;;
+  *) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+EOF
+chmod +x "$state/pg-ctl"
 
 moto_port=$(free_port)
 .venv/bin/python scripts/moto_serial.py 127.0.0.1 "$moto_port" >"$state/moto.log" 2>&1 &
@@ -63,6 +77,6 @@ if [ ! -s "$state/jwt-private.pem" ]; then
   chmod 600 "$state/jwt-private.pem"
 fi
 
-export SLUICE_STATE_DIR="$state" SLUICE_PG_PORT="$pg_port" SLUICE_MOTO_URL="http://127.0.0.1:$moto_port"
+export SLUICE_STATE_DIR="$state" SLUICE_PG_PORT="$pg_port" SLUICE_MOTO_URL="http://127.0.0.1:$moto_port" SLUICE_PG_CTL="$state/pg-ctl"
 echo "stack: postgres on 127.0.0.1:$pg_port, moto on 127.0.0.1:$moto_port, state in $state"
 "$@"

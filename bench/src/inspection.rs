@@ -222,7 +222,7 @@ async fn place(stack: &Stack, owner: &str, family: Family, size: u64) -> anyhow:
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let kept = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await.is_ok();
-    let object = ObjectCreated { event_name: "ObjectCreated:Put", bucket: stack.bucket.clone(), key: key.clone(), size, etag: String::new() };
+    let object = ObjectCreated { event_name: "ObjectCreated:Put", bucket: stack.bucket.clone(), key: key.clone(), size, etag: String::new(), version_id: None };
     Ok(Placed { event: sluice_local::events::s3_event(&object), key, size, kept })
 }
 

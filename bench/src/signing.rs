@@ -49,6 +49,9 @@ async fn in_process(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow
             recorded_count: 0,
             created_at: 0,
             expires_at: u64::MAX,
+            stage_at: 0,
+            judged: None,
+            verdict_stored: false,
         };
         let parts: Vec<_> = plan.parts().map(|part| (part, None)).collect();
         let urls = presign::sign_parts(&stack.api.presign, &session, &parts)

@@ -62,6 +62,7 @@ pub fn s3_event(created: &ObjectCreated) -> Value {
                 "key": encode_key(&created.key),
                 "size": created.size,
                 "eTag": created.etag,
+                "versionId": created.version_id,
                 "sequencer": sequencer
             }
         }
@@ -126,8 +127,10 @@ mod tests {
             key: "uploads/a b".into(),
             size: 3,
             etag: "e".into(),
+            version_id: Some("v1".into()),
         };
         let event: aws_lambda_events::s3::S3Event = serde_json::from_value(s3_event(&created)).unwrap();
         assert_eq!(event.records[0].s3.object.key.as_deref(), Some("uploads/a+b"));
+        assert_eq!(event.records[0].s3.object.version_id.as_deref(), Some("v1"));
     }
 }

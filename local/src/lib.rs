@@ -6,5 +6,6 @@ pub mod events;
 pub mod router;
 pub mod s3;
 pub mod stack;
+pub mod versions;
 
 pub use stack::{Stack, StackOptions};

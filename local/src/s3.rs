@@ -1,7 +1,8 @@
 //! The local S3: s3s-fs over a folder, behind s3s's SigV4 verification
 //! (signatures, presigned-URL expiry, signed Content-Length), wrapped to add
 //! what s3s-fs lacks: ObjectCreated notifications, part ETags and pagination
-//! in ListParts, ListMultipartUploads, and NoSuchUpload for unknown upload ids.
+//! in ListParts, ListMultipartUploads, NoSuchUpload for unknown upload ids,
+//! and bucket versioning (see `versions`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::versions::Versions;
+
 /// An object that was just created, as S3 would notify it.
 #[derive(Debug, Clone)]
 pub struct ObjectCreated {
@@ -25,6 +28,8 @@ pub struct ObjectCreated {
     pub key: String,
     pub size: u64,
     pub etag: String,
+    /// In a versioned bucket, the version this write made.
+    pub version_id: Option<String>,
 }
 
 /// What tests and benchmarks see of the local S3's traffic: how many
@@ -114,14 +119,23 @@ pub struct LocalS3 {
     uploads: Mutex<HashMap<String, InProgress>>,
     /// internal key → the key clients use (see the module comment).
     keys: Mutex<HashMap<String, String>>,
+    versions: Mutex<Versions>,
 }
 
 const KEY_INDEX: &str = ".sluice-keys.jsonl";
 
+fn key_digest(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The short key s3s-fs stores an object under.
 fn internal_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    format!("o/{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+    format!("o/{}", key_digest(key))
+}
+
+/// Where one version of a key is kept, in a versioned bucket.
+fn version_key(key: &str, version_id: &str) -> String {
+    format!("v/{}-{version_id}", key_digest(key))
 }
 
 struct InProgress {
@@ -211,7 +225,8 @@ impl LocalS3 {
             .lines()
             .filter_map(|line| serde_json::from_str::<(String, String)>(line).ok())
             .collect();
-        Ok(Self { fs, probe: Arc::default(), root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys) })
+        let versions = Mutex::new(Versions::open(&root));
+        Ok(Self { fs, probe: Arc::default(), root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys), versions })
     }
 
     /// The internal key for `key`, recorded so listings can give `key` back.
@@ -230,7 +245,31 @@ impl LocalS3 {
         internal
     }
 
-    fn emit(&self, event_name: &'static str, bucket: &str, key: &str, etag: Option<&ETag>) {
+    /// In a versioned bucket, records what was just written as a new
+    /// version of `key` and answers its id.
+    fn new_version(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
+        let mut versions = self.versions.lock().unwrap();
+        if !versions.is_enabled(bucket) {
+            return Ok(None);
+        }
+        let id = versions
+            .snapshot(bucket, key, &internal_key(key), |id| version_key(key, id))
+            .map_err(|e| s3_error!(InternalError, "keeping the version: {e}"))?;
+        Ok(Some(id))
+    }
+
+    /// The stored key a read names: the version asked for, or the current
+    /// object; and the version id to answer with.
+    fn read_key(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<(String, Option<String>)> {
+        let versions = self.versions.lock().unwrap();
+        match version_id.filter(|v| *v != "null") {
+            Some(id) if versions.has(bucket, key, id) => Ok((version_key(key, id), Some(id.to_string()))),
+            Some(_) => Err(s3_error!(NoSuchVersion, "The specified version does not exist.")),
+            None => Ok((internal_key(key), versions.current(bucket, key))),
+        }
+    }
+
+    fn emit(&self, event_name: &'static str, bucket: &str, key: &str, etag: Option<&ETag>, version_id: Option<String>) {
         let size = std::fs::metadata(self.root.join(bucket).join(internal_key(key))).map(|m| m.len()).unwrap_or_default();
         let etag = etag.map(|e| e.value().to_string()).unwrap_or_default();
         let _ = self.notify.send(ObjectCreated {
@@ -239,6 +278,7 @@ impl LocalS3 {
             key: key.to_string(),
             size,
             etag,
+            version_id,
         });
     }
 
@@ -288,8 +328,9 @@ impl S3 for LocalS3 {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         req.input.key = self.store_as(&key);
         let digest = BodyDigest::check(&mut req.input.body, req.input.checksum_sha256.clone());
-        let out = digest.settle(self.fs.put_object(req).await)?;
-        self.emit("ObjectCreated:Put", &bucket, &key, out.output.e_tag.as_ref());
+        let mut out = digest.settle(self.fs.put_object(req).await)?;
+        out.output.version_id = self.new_version(&bucket, &key)?;
+        self.emit("ObjectCreated:Put", &bucket, &key, out.output.e_tag.as_ref(), out.output.version_id.clone());
         Ok(out)
     }
 
@@ -297,24 +338,70 @@ impl S3 for LocalS3 {
     /// download URLs) as S3 does; s3s-fs ignores it.
     async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let key = std::mem::take(&mut req.input.key);
-        req.input.key = internal_key(&key);
+        let (stored, version_id) = self.read_key(&req.input.bucket, &key, req.input.version_id.as_deref())?;
+        req.input.key = stored;
         let disposition = req.input.response_content_disposition.clone();
         let mut out = self.fs.get_object(req).await?;
         if disposition.is_some() {
             out.output.content_disposition = disposition;
         }
+        out.output.version_id = version_id;
         out.output.body = out.output.body.take().map(|body| self.probe.counted(&key, body));
         Ok(out)
     }
 
     async fn head_object(&self, mut req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        req.input.key = internal_key(&req.input.key);
-        self.fs.head_object(req).await
+        let (stored, version_id) = self.read_key(&req.input.bucket, &req.input.key, req.input.version_id.as_deref())?;
+        req.input.key = stored;
+        let mut out = self.fs.head_object(req).await?;
+        out.output.version_id = version_id;
+        Ok(out)
     }
 
+    /// In a versioned bucket: by version id, that version goes (the previous
+    /// one becomes current if it was current); without, a delete marker.
     async fn delete_object(&self, mut req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        req.input.key = internal_key(&req.input.key);
-        self.fs.delete_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), std::mem::take(&mut req.input.key));
+        let stored = internal_key(&key);
+        let version_id = req.input.version_id.clone().filter(|v| v != "null");
+        let output = {
+            let mut versions = self.versions.lock().unwrap();
+            match (versions.is_enabled(&bucket), version_id) {
+                (false, _) => None,
+                (true, Some(id)) => {
+                    versions
+                        .remove(&bucket, &key, &id, &stored, |v| version_key(&key, v))
+                        .map_err(|e| s3_error!(InternalError, "removing the version: {e}"))?;
+                    Some(DeleteObjectOutput { version_id: Some(id), ..Default::default() })
+                }
+                (true, None) => {
+                    versions.mark_deleted(&bucket, &key);
+                    None
+                }
+            }
+        };
+        if let Some(output) = output {
+            return Ok(S3Response::new(output));
+        }
+        let marker = self.versions.lock().unwrap().is_enabled(&bucket);
+        req.input.key = stored;
+        let mut out = self.fs.delete_object(req).await?;
+        if marker {
+            out.output.delete_marker = Some(true);
+        }
+        Ok(out)
+    }
+
+    async fn put_bucket_versioning(&self, req: S3Request<PutBucketVersioningInput>) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let enabled = req.input.versioning_configuration.status.as_ref().is_some_and(|s| s.as_str() == BucketVersioningStatus::ENABLED);
+        self.versions.lock().unwrap().set_enabled(&req.input.bucket, enabled);
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let enabled = self.versions.lock().unwrap().is_enabled(&req.input.bucket);
+        let status = enabled.then(|| BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED));
+        Ok(S3Response::new(GetBucketVersioningOutput { status, ..Default::default() }))
     }
 
     async fn create_multipart_upload(
@@ -419,7 +506,8 @@ impl S3 for LocalS3 {
         }
         out.output.key = Some(key.clone());
         self.uploads.lock().unwrap().remove(&upload_id);
-        self.emit("ObjectCreated:CompleteMultipartUpload", &bucket, &key, out.output.e_tag.as_ref());
+        out.output.version_id = self.new_version(&bucket, &key)?;
+        self.emit("ObjectCreated:CompleteMultipartUpload", &bucket, &key, out.output.e_tag.as_ref(), out.output.version_id.clone());
         if self.probe.take_lost_complete_answer() {
             return Err(s3s::s3_error!(InternalError, "injected: the upload was completed and the answer lost"));
         }

@@ -229,6 +229,17 @@ async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, 
     if clients.s3().head_bucket().bucket(bucket).send().await.is_err() {
         clients.s3().create_bucket().bucket(bucket).send().await.map_err(describe)?;
     }
+    // As template.yaml's bucket: a later PUT to a key never replaces the judged version.
+    clients
+        .s3()
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build(),
+        )
+        .send()
+        .await
+        .map_err(describe)?;
     let dlq = clients.sqs().create_queue().queue_name(format!("{}-verdicts-dlq", opts.name)).send().await.map_err(describe)?;
     let dlq_url = dlq.queue_url.unwrap_or_default();
     let dlq_arn = queue_arn(clients, &dlq_url).await?;
@@ -289,6 +300,7 @@ impl Stack {
             ("UPLOAD_BUCKET", bucket.clone()),
             ("SESSIONS_TABLE", table.clone()),
             ("VERDICT_QUEUE_URL", queue_url.clone()),
+            ("VERDICT_DLQ_URL", dlq_url.clone()),
             ("DATABASE_URL", database_url.clone()),
             ("JWT_PRIVATE_KEY_FILE", opts.jwt_private_key_file.display().to_string()),
             ("JWT_PUBLIC_KEY_FILE", opts.jwt_public_key_file.display().to_string()),

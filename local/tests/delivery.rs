@@ -47,6 +47,7 @@ async fn the_same_s3_event_and_sqs_message_delivered_twice_leave_one_row() {
         key,
         size: data.len() as u64,
         etag: String::new(),
+        version_id: None,
     };
     for _ in 0..2 {
         let event = sluice_local::events::s3_event(&created);
@@ -124,7 +125,21 @@ async fn persist_reports_only_the_failed_messages_of_a_batch() {
     .unwrap();
     let response = persist::handle(&stack.persist, LambdaEvent::new(event, Context::default())).await.unwrap();
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["m2", "m3"]);
+    assert!(failed.is_empty(), "nothing to retry: {failed:?}");
+    // The two that can never be written are in the DLQ at once, with their bodies.
+    let mut dead = Vec::new();
+    for _ in 0..20 {
+        let out = stack.clients.sqs().receive_message().queue_url(&stack.dlq_url).max_number_of_messages(10).send().await.unwrap();
+        dead.extend(out.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+        if dead.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    dead.sort();
+    let mut expected = vec![orphan.to_string(), "{".to_string()];
+    expected.sort();
+    assert_eq!(dead, expected);
 
     // The same verdict twice in one batch (at-least-once delivery) is no failure.
     let mut other = good.clone();
@@ -163,6 +178,13 @@ async fn a_single_put_verdict_is_persisted_without_the_session_table() {
     let deps = persist::Persist {
         db: sluice_shared::db::Db::new(stack.database_url.clone()),
         sessions: sluice_shared::sessions::SessionStore::new(aws_sdk_dynamodb::Client::from_conf(unreachable), "sessions"),
+        sqs: stack.clients.sqs(),
+        settings: persist::PersistSettings {
+            queue_url: stack.queue_url.clone(),
+            dead_letter_queue_url: stack.dlq_url.clone(),
+            retry_base_secs: 1,
+            retry_max_secs: 1,
+        },
     };
     let verdict = |mode: &str| {
         let file_id = uuid::Uuid::new_v4();
@@ -218,8 +240,84 @@ async fn a_refused_file_whose_verdict_send_failed_ends_failed_on_inspects_retry(
     let file = client.wait_final(&user, &id).await;
     assert_eq!(file["status"], "FAILED", "{file}");
     assert!(file["reason"].as_str().unwrap().starts_with("forbidden_content"), "{file}");
-    let head = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await;
-    assert!(head.is_err(), "the refused object is removed once its verdict is out");
+    // Removed right after the send, which persist may beat.
+    eventually(5, "the refused object removed once its verdict is out", || async {
+        stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await.is_err()
+    })
+    .await;
     let owner = uuid::Uuid::parse_str(&user.id).unwrap();
     assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), 0, "its bytes leave the quota");
+}
+
+/// While Postgres is unreachable a verdict is hidden for persist's backoff
+/// (here 4 s, against the queue's 30 s visibility timeout) instead of being
+/// burned through its receives; a message that can never be a verdict goes
+/// to the dead-letter queue at once, not after maxReceiveCount receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_verdict_backs_off_and_garbage_goes_to_the_dlq_at_once() {
+    let stack = spawn_stack().await;
+    let sqs = stack.clients.sqs();
+    // Queues of this test's own, which the stack's poller does not read.
+    let name = stack.queue_url.rsplit('/').next().unwrap();
+    let dlq = sqs.create_queue().queue_name(format!("{name}-own-dlq")).send().await.unwrap().queue_url.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{name}-own"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let deps = persist::Persist {
+        db: sluice_shared::db::Db::new("postgres://postgres@127.0.0.1:9/nowhere"),
+        sessions: sluice_shared::sessions::SessionStore::new(stack.clients.dynamodb(), &stack.table),
+        sqs: sqs.clone(),
+        settings: persist::PersistSettings { queue_url: queue.clone(), dead_letter_queue_url: dlq.clone(), retry_base_secs: 4, retry_max_secs: 60 },
+    };
+    let file_id = uuid::Uuid::new_v4();
+    let verdict = json!({
+        "fileId": file_id, "ownerId": uuid::Uuid::new_v4(), "bucket": stack.bucket,
+        "key": format!("uploads/x/{file_id}/a.png"), "fileName": "a.png", "size": 10, "etag": "e",
+        "declaredType": "image/png", "detectedType": "image/png", "kind": "IMAGE", "status": "UPLOADED",
+        "reason": null, "mode": "single", "decidedAt": 0
+    });
+    for body in [verdict.to_string(), "{\"not\": \"a verdict\"}".to_string()] {
+        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    }
+    let receive = || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        out.messages.unwrap_or_default()
+    };
+    let mut messages = receive().await;
+    if messages.len() < 2 {
+        messages.extend(receive().await);
+    }
+    assert_eq!(messages.len(), 2);
+    let event = serde_json::from_value(sluice_local::events::sqs_event(&messages, "arn:aws:sqs:eu-west-1:000000000000:own")).unwrap();
+    let failed_at = std::time::Instant::now();
+    let response = persist::handle(&deps, LambdaEvent::new(event, Context::default())).await.unwrap();
+    let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    let verdict_id = messages.iter().find(|m| m.body().unwrap().contains("fileId")).unwrap().message_id.clone().unwrap();
+    assert_eq!(failed, std::slice::from_ref(&verdict_id), "only the verdict is retried; the garbage is dealt with");
+
+    let in_dlq = sqs.receive_message().queue_url(&dlq).wait_time_seconds(2).send().await.unwrap().messages.unwrap_or_default();
+    assert_eq!(in_dlq.iter().map(|m| m.body().unwrap()).collect::<Vec<_>>(), ["{\"not\": \"a verdict\"}"]);
+
+    assert!(receive().await.is_empty(), "the verdict is hidden right after its failure");
+    let mut back = Vec::new();
+    while back.is_empty() && failed_at.elapsed().as_secs() < 20 {
+        back = receive().await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let waited = failed_at.elapsed().as_secs_f64();
+    assert_eq!(back.iter().map(|m| m.message_id.clone().unwrap()).collect::<Vec<_>>(), [verdict_id]);
+    assert!((3.5..15.0).contains(&waited), "back after the 4 s backoff, not the queue's 30 s: {waited:.1} s");
 }

@@ -202,3 +202,57 @@ async fn the_quota_holds_under_parallel_starts_and_comes_back() {
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (415, Some("unsupported_type")), "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("image/*, video/mp4"), "{answer}");
 }
+
+/// The ETag of the object a plain GET of `key` answers (the current version).
+async fn current_etag(stack: &sluice_local::Stack, key: &str) -> Option<String> {
+    let head = stack.clients.s3().head_object().bucket(&stack.bucket).key(key).send().await.ok()?;
+    head.e_tag
+}
+
+/// A single-PUT URL stays valid for its TTL after the verdict. Replaying it
+/// (bytes inspect would accept, then bytes it would refuse) makes a new
+/// version that inspect removes: the judged bytes stay current, the
+/// download returns exactly them, the file stays UPLOADED and charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_single_put_never_replaces_the_judged_file() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let owner = user.id.parse().unwrap();
+    let data = png(40 * 1024);
+    let request = json!({ "fileName": "kept.png", "size": data.len(), "contentType": "image/png" });
+    let (_, started) = client.call("POST", "/uploads", Some(&user.token), Some(request)).await;
+    let file_id = started["fileId"].as_str().unwrap();
+    let key = format!("uploads/{}/{file_id}/kept.png", user.id);
+    assert_eq!(client.put_signed(&started, data.clone()).await.0, 200);
+    let file = client.wait_final(&user, file_id).await;
+    assert_eq!(file["status"], "UPLOADED", "{file}");
+    let judged = current_etag(&stack, &key).await.unwrap();
+    let head = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await.unwrap();
+    let judged_version = head.version_id.expect("the bucket is versioned");
+
+    let accepted = sluice_shared::inspection::samples::png_seeded(data.len(), 7);
+    assert_ne!(accepted, data);
+    for replay in [accepted, elf(data.len())] {
+        let (status, answer) = client.put_signed(&started, replay).await;
+        assert_eq!(status, 200, "S3 takes it, the URL being valid: {answer}");
+        assert_ne!(current_etag(&stack, &key).await.as_ref(), Some(&judged), "the replay is the current version for now");
+        eventually(10, "the replayed version removed", || async { current_etag(&stack, &key).await.as_ref() == Some(&judged) }).await;
+
+        let (_, file) = client.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
+        assert_eq!((file["status"].as_str(), file["size"].as_u64()), (Some("UPLOADED"), Some(data.len() as u64)), "{file}");
+        let (status, link) = client.call("POST", &format!("/files/{file_id}/download-url"), Some(&user.token), None).await;
+        assert_eq!(status, 200, "{link}");
+        let downloaded = client.http.get(link["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+        assert!(downloaded == data, "the download is the inspected bytes");
+        assert_eq!(ledger(&stack).used(owner).await.unwrap(), data.len() as u64, "still charged, exactly once");
+    }
+
+    // Deleting the file frees its bytes and its charge.
+    let (status, _) = client.call("DELETE", &format!("/files/{file_id}"), Some(&user.token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(current_etag(&stack, &key).await, None);
+    let version = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).version_id(&judged_version).send().await;
+    assert!(version.is_err(), "the judged version is gone too, not only hidden by a delete marker");
+    assert_eq!(ledger(&stack).used(owner).await.unwrap(), 0);
+}

@@ -94,7 +94,7 @@ fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
     let private = format!("{state}/jwt-private.pem");
     let public = format!("{state}/jwt-public.pem");
     let complete = [
-        ("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("VERDICT_QUEUE_URL", "q"),
+        ("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("VERDICT_QUEUE_URL", "q"), ("VERDICT_DLQ_URL", "d"),
         ("DATABASE_URL", "postgres://u@localhost/db"), ("JWT_PRIVATE_KEY_FILE", private.as_str()),
         ("JWT_PUBLIC_KEY_FILE", public.as_str()),
     ];
@@ -146,6 +146,9 @@ const CALLS: &[(&str, &[&str])] = &[
     (".get_object()", &["s3:GetObject", "kms:Decrypt"]),
     (".delete_object()", &["s3:DeleteObject"]),
     (".send_message()", &["sqs:SendMessage"]),
+    (".change_message_visibility()", &["sqs:ChangeMessageVisibility"]),
+    // Reads and deletes that name the version judged.
+    (".set_version_id(", &["s3:GetObjectVersion", "s3:DeleteObjectVersion"]),
     ("sessions.create(", &["dynamodb:PutItem"]),
     ("sessions.get(", &["dynamodb:GetItem"]),
     ("owned_session(", &["dynamodb:GetItem"]),
@@ -153,6 +156,15 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.parts(", &["dynamodb:Query"]),
     ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
     ("sessions.expired_open(", &["dynamodb:Scan"]),
+    ("sessions.record_judgement(", &["dynamodb:UpdateItem"]),
+    ("sessions.mark_verdict_stored(", &["dynamodb:UpdateItem"]),
+    ("sessions.unsettled(", &["dynamodb:Scan"]),
+    ("sessions.touch(", &["dynamodb:UpdateItem"]),
+    // The sweeper judges an object as inspect does (functions/inspect).
+    ("inspect::inspect_key(", &[
+        "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion", "kms:Decrypt",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "sqs:SendMessage",
+    ]),
     // QuotaLedger (shared/src/quota.rs): TransactWriteItems is authorised per item.
     ("quota.charge(", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]),
     ("quota.release(", &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),

@@ -10,12 +10,20 @@ use tokio_postgres::{Client, NoTls};
 #[error("Postgres: {0}")]
 pub struct DbError(pub String);
 
-impl From<tokio_postgres::Error> for DbError {
-    fn from(e: tokio_postgres::Error) -> Self {
+impl DbError {
+    /// The SQLSTATE and the server's words, which `tokio_postgres::Error`'s
+    /// own Display leaves out ("db error").
+    pub fn from_ref(e: &tokio_postgres::Error) -> Self {
         Self(match e.as_db_error() {
             Some(db) => format!("{}: {}", db.code().code(), db.message()),
             None => e.to_string(),
         })
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::from_ref(&e)
     }
 }
 
@@ -57,6 +65,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_checksums", include_str!("../../migrations/0003_checksums.sql")),
     ("0004_media_facts", include_str!("../../migrations/0004_media_facts.sql")),
     ("0005_signin_failures", include_str!("../../migrations/0005_signin_failures.sql")),
+    ("0006_object_versions", include_str!("../../migrations/0006_object_versions.sql")),
 ];
 
 /// Applies pending migrations; safe to run concurrently (advisory lock) and

@@ -40,4 +40,9 @@ pub struct VerdictMessage {
     pub height: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The S3 version of the object that was judged, in a versioned bucket:
+    /// downloads and deletes name it, so a later PUT to the same key never
+    /// stands in for the inspected bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }

@@ -51,6 +51,21 @@ pub struct UploadSession {
     pub recorded_count: u32,
     pub created_at: u64,
     pub expires_at: u64,
+    /// When the stage last changed, or the sweeper last re-drove the upload.
+    pub stage_at: u64,
+    /// What inspect decided, once it has.
+    pub judged: Option<Judged>,
+    /// Whether persist has written a verdict of this upload to Postgres.
+    pub verdict_stored: bool,
+}
+
+/// The object version inspect judged (a replayed PUT is another version and
+/// is told apart by it) and the verdict it sent, kept so a verdict lost on
+/// its way to Postgres can be sent again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub version_id: Option<String>,
+    pub verdict: String,
 }
 
 impl UploadSession {
@@ -187,6 +202,7 @@ impl SessionStore {
             ("stage".to_string(), s(session.stage.as_str())),
             ("recordedCount".to_string(), n(0)),
             ("createdAt".to_string(), n(session.created_at)),
+            ("stageAt".to_string(), n(session.created_at)),
             ("expiresAt".to_string(), n(session.expires_at)),
             ("purgeAt".to_string(), n(session.expires_at + PURGE_GRACE_SECS)),
             ("mode".to_string(), s(session.mode.as_str())),
@@ -339,9 +355,10 @@ impl SessionStore {
             .table_name(&self.table)
             .key("pk", s(file_id.to_string()))
             .key("sk", s(SESSION_SK))
-            .update_expression("SET stage = :to")
+            .update_expression("SET stage = :to, stageAt = :now")
             .condition_expression("stage = :from")
             .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", n(crate::auth::now_secs()))
             .expression_attribute_values(":from", s(from.as_str()))
             .send()
             .await;
@@ -350,6 +367,89 @@ impl SessionStore {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(dynamo_err(e)),
         }
+    }
+
+    /// Keeps the verdict inspect is about to send, claiming `version_id` as
+    /// the upload's object. False if another version was claimed first (a
+    /// replayed PUT): that one is the file, this one is not.
+    pub async fn record_judgement(&self, file_id: Uuid, version_id: Option<&str>, verdict: &str) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .expression_attribute_values(":verdict", s(verdict));
+        let update = match version_id {
+            Some(version) => update
+                .update_expression("SET verdict = :verdict, judgedVersion = :version")
+                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(judgedVersion) OR judgedVersion = :version)")
+                .expression_attribute_values(":version", s(version)),
+            None => update.update_expression("SET verdict = :verdict").condition_expression("attribute_exists(pk)"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo_err(e)),
+        }
+    }
+
+    /// Notes that Postgres holds a verdict of this upload, so the sweeper
+    /// stops re-driving it. A purged session needs no note.
+    pub async fn mark_verdict_stored(&self, file_id: Uuid) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .update_expression("SET verdictStoredAt = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(crate::auth::now_secs()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo_err(e)),
+        }
+    }
+
+    /// Uploads that left `OPEN` at or before `cutoff` and whose verdict
+    /// Postgres does not hold yet: lost on the way, or never sent.
+    pub async fn unsettled(&self, cutoff: u64) -> Result<Vec<UploadSession>, StoreError> {
+        let pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :session AND stage <> :open AND attribute_not_exists(verdictStoredAt) AND stageAt <= :cutoff")
+            .expression_attribute_values(":session", s(SESSION_SK))
+            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages.into_iter().map(|item| parse_session(&item.map_err(dynamo_err)?)).collect()
+    }
+
+    /// Restarts the session's clock (`stageAt`) after the sweeper re-drove it,
+    /// so it is looked at again only after another full wait.
+    pub async fn touch(&self, file_id: Uuid) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(file_id.to_string()))
+            .key("sk", s(SESSION_SK))
+            .update_expression("SET stageAt = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(crate::auth::now_secs()))
+            .send()
+            .await
+            .map_err(dynamo_err)?;
+        Ok(())
     }
 }
 
@@ -392,6 +492,10 @@ fn parse_session(item: &HashMap<String, AttributeValue>) -> Result<UploadSession
         recorded_count: num(item, "recordedCount").unwrap_or_default() as u32,
         created_at: num(item, "createdAt")?,
         expires_at: num(item, "expiresAt")?,
+        // Sessions written before the reconciler existed: their creation.
+        stage_at: num(item, "stageAt").or_else(|_| num(item, "createdAt"))?,
+        judged: text(item, "verdict").ok().map(|verdict| Judged { version_id: text(item, "judgedVersion").ok(), verdict }),
+        verdict_stored: item.contains_key("verdictStoredAt"),
     })
 }
 
@@ -464,6 +568,7 @@ impl UploadCloser {
             width: None,
             height: None,
             duration_ms: None,
+            version_id: None,
         };
         let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
         self.sqs

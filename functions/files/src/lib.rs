@@ -206,6 +206,8 @@ struct LiveFile {
     key: String,
     /// What inspection found the bytes to be.
     detected_type: Option<String>,
+    /// The object version inspection judged (NULL before versions were kept).
+    version_id: Option<String>,
 }
 
 async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
@@ -214,7 +216,7 @@ async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
     let row = db
         .query_opt(
-            "SELECT file_name, status, bucket, s3_key, detected_type FROM files
+            "SELECT file_name, status, bucket, s3_key, detected_type, version_id FROM files
              WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
             &[&id, &caller.sub],
         )
@@ -229,6 +231,7 @@ async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
         bucket: row.get(2),
         key: row.get(3),
         detected_type: row.get(4),
+        version_id: row.get(5),
     })
 }
 
@@ -248,6 +251,8 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
         .get_object()
         .bucket(file.bucket)
         .key(file.key)
+        // The judged bytes, even if a later PUT made another version current.
+        .set_version_id(file.version_id)
         .response_content_disposition(content_disposition(&file.file_name))
         // Served as what inspection found, never as what the uploader's PUT said.
         .set_response_content_type(file.detected_type)
@@ -264,15 +269,23 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
 /// if any step fails the file is still listed, so a retried DELETE finishes
 /// the job (deleting an object or releasing its quota twice is harmless) and
 /// nothing is hidden while its bytes or its charge remain.
+///
+/// In the versioned bucket the judged version is deleted by its id (which
+/// frees its bytes), then the key itself, so no other version stays current;
+/// the lifecycle rule expires what is left noncurrent.
 async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
     let file = live_file(deps, req).await?;
-    deps.s3
-        .delete_object()
-        .bucket(&file.bucket)
-        .key(&file.key)
-        .send()
-        .await
-        .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
+    let versions = file.version_id.iter().map(|v| Some(v.clone())).chain([None]);
+    for version_id in versions {
+        deps.s3
+            .delete_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .set_version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
+    }
     deps.quota.release(file.owner, file.id).await.map_err(|e| ApiError::unavailable("the quota ledger", e))?;
     let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
     db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&file.id])

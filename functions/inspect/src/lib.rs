@@ -1,11 +1,15 @@
 //! S3 `ObjectCreated:*` on `uploads/`: reads the object's structure with
 //! bounded ranged GETs (the head, then what the format's validator asks for:
 //! at most 3 reads and 1 MiB whatever the size; a PDF is streamed through
-//! its scanner in constant memory), decides what it really is, sends the
-//! verdict to SQS and only then removes a refused object (giving its bytes
-//! back to the owner's quota), so a retry after any failure sends one. An object whose upload was cancelled or expired
-//! before it landed (a late single PUT) is removed without a verdict: the
-//! FAILED one was already sent.
+//! its scanner in constant memory), all naming the object version the event
+//! names, and decides what it really is. The verdict is kept with the
+//! session (claiming that version as the file), sent to SQS, and only then
+//! is a refused object removed (giving its bytes back to the owner's
+//! quota), so a retry after any failure sends one. Without a verdict:
+//! - an object whose upload was cancelled or expired before it landed (a
+//!   late single PUT) is removed: the FAILED verdict was already sent;
+//! - a later version of a judged upload (a replayed single-PUT URL) is
+//!   removed; the judged version, its verdict and its charge stay.
 
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
@@ -18,7 +22,7 @@ use sluice_shared::domain::{FileName, FileStatus, TypePolicy, UploadMode, Verdic
 use sluice_shared::inspection::{self, Checked, HEAD_BYTES, Step, Window, pdf::PdfScanner};
 use sluice_shared::messages::VerdictMessage;
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{SessionStore, bare_etag};
+use sluice_shared::sessions::{SessionStore, UploadSession, bare_etag};
 use uuid::Uuid;
 
 pub struct Inspect {
@@ -83,8 +87,14 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         tracing::info!(name, key, "not an upload; ignored");
         return Ok(());
     }
+    let version_id = record.s3.object.version_id.clone().filter(|v| !v.is_empty() && v != "null");
+    inspect_key(deps, bucket, &key, version_id.as_deref()).await
+}
 
-    let head = match deps.s3.head_object().bucket(bucket).key(&key).send().await {
+/// Judges one object (the version named, or the current one) and sends its
+/// verdict; the sweeper calls this too, for an upload whose event was lost.
+pub async fn inspect_key(deps: &Inspect, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(), Error> {
+    let head = match deps.s3.head_object().bucket(bucket).key(key).set_version_id(version_id.map(String::from)).send().await {
         Ok(head) => head,
         Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
             // Already refused and removed by an earlier delivery of this event.
@@ -93,9 +103,13 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         }
         Err(e) => return Err(aws::describe(e).into()),
     };
+    // Every later read names the version HEAD saw, so a PUT landing while
+    // this runs cannot swap the bytes under the verdict.
+    let version_id = version_id.map(String::from).or_else(|| head.version_id.clone().filter(|v| v != "null"));
+    let object = ObjectRef { bucket, key, version_id: version_id.as_deref() };
     // Presign chose the key, and signed it into the URL: it names the owner
     // and the file, so a plain PUT needs to send no metadata headers.
-    let Some((owner_id, file_id)) = owner_and_file(&key) else {
+    let Some((owner_id, file_id)) = owner_and_file(key) else {
         tracing::warn!(key, "not a key presign hands out; ignored");
         return Ok(());
     };
@@ -123,6 +137,9 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         },
     };
     if let Some(session) = &session {
+        if is_replay(session, object.version_id) {
+            return remove_replay(deps, &object).await;
+        }
         // A single PUT has no complete call: its arrival ends the upload, unless a cancel or the sweeper did first.
         let ended = match (session.mode, session.stage) {
             (_, SessionStage::Cancelled | SessionStage::Expired) => true,
@@ -133,18 +150,18 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
             _ => false,
         };
         if ended {
-            deps.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(aws::describe)?;
+            object.delete(deps).await?;
             tracing::info!(key, "the upload had ended before its bytes landed; object removed");
             return Ok(());
         }
     }
 
-    let inspected = inspect_object(deps, bucket, &key, size).await?;
+    let inspected = inspect_object(deps, &object, size).await?;
     let verdict = Verdict::decide(&inspected, &declared, &deps.policy);
     tracing::info!(key, accepted = verdict.accepted, reason = ?verdict.reason, "verdict");
 
-    let (file_name, sha256, mode) = match session {
-        Some(s) => (s.file_name, s.sha256, Some(s.mode)),
+    let (file_name, sha256, mode) = match &session {
+        Some(s) => (s.file_name.clone(), s.sha256.clone(), Some(s.mode)),
         None => (
             FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(),
             None,
@@ -155,7 +172,7 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         file_id,
         owner_id,
         bucket: bucket.to_string(),
-        key,
+        key: key.to_string(),
         file_name,
         size,
         etag: bare_etag(head.e_tag.as_deref().unwrap_or_default()).to_string(),
@@ -170,14 +187,16 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         width: verdict.width,
         height: verdict.height,
         duration_ms: verdict.duration_ms,
+        version_id: object.version_id.map(String::from),
     };
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.settings.queue_url)
-        .message_body(serde_json::to_string(&message)?)
-        .send()
-        .await
-        .map_err(aws::describe)?;
+    let body = serde_json::to_string(&message)?;
+    // Kept with the session before it is sent: the first version to get
+    // here is the file; a replay racing it loses and is removed, and a
+    // verdict lost after this is re-sent by the sweeper from the session.
+    if session.is_some() && !deps.sessions.record_judgement(file_id, object.version_id, &body).await? {
+        return remove_replay(deps, &object).await;
+    }
+    deps.sqs.send_message().queue_url(&deps.settings.queue_url).message_body(body).send().await.map_err(aws::describe)?;
     // Only once the verdict is sent: if sending fails, the retry finds the
     // object still there and decides again; removing it first would make
     // the retry take the event for a duplicate and drop the verdict. A
@@ -188,36 +207,74 @@ async fn inspect_record(deps: &Inspect, record: &S3EventRecord) -> Result<(), Er
         // The release before the removal: a retry only finds work to redo
         // while the object is still there.
         deps.quota.release(owner_id, file_id).await?;
-        deps.s3.delete_object().bucket(bucket).key(&message.key).send().await.map_err(aws::describe)?;
+        object.delete(deps).await?;
     }
     Ok(())
 }
 
+/// Whether this object is a later PUT to a key whose upload was already
+/// judged by another version.
+fn is_replay(session: &UploadSession, version_id: Option<&str>) -> bool {
+    matches!((session.judged.as_ref().and_then(|j| j.version_id.as_deref()), version_id), (Some(judged), Some(this)) if judged != this)
+}
+
+/// A PUT replayed (or landing late) on a judged upload: its bytes are
+/// nobody's file, so they go, and the judged version, the verdict and the
+/// quota stay as they were.
+async fn remove_replay(deps: &Inspect, object: &ObjectRef<'_>) -> Result<(), Error> {
+    object.delete(deps).await?;
+    tracing::warn!(key = object.key, version = ?object.version_id, "a later PUT to a judged upload; that version removed");
+    Ok(())
+}
+
+/// One object version: every read and the removal name it.
+struct ObjectRef<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version_id: Option<&'a str>,
+}
+
+impl ObjectRef<'_> {
+    async fn delete(&self, deps: &Inspect) -> Result<(), Error> {
+        deps.s3
+            .delete_object()
+            .bucket(self.bucket)
+            .key(self.key)
+            .set_version_id(self.version_id.map(String::from))
+            .send()
+            .await
+            .map_err(aws::describe)?;
+        Ok(())
+    }
+}
+
 /// Reads what the structure's validators ask for, within their bounds,
 /// and answers what they found.
-async fn inspect_object(deps: &Inspect, bucket: &str, key: &str, size: u64) -> Result<Checked, Error> {
-    let head = if size == 0 { Vec::new() } else { read_range(deps, bucket, key, 0, HEAD_BYTES.min(size)).await? };
+async fn inspect_object(deps: &Inspect, object: &ObjectRef<'_>, size: u64) -> Result<Checked, Error> {
+    let head = if size == 0 { Vec::new() } else { read_range(deps, object, 0, HEAD_BYTES.min(size)).await? };
     let mut window = Window::new(size, head);
     loop {
         match inspection::examine(&window, &deps.settings.rules) {
             Step::Done(checked) => return Ok(checked),
             Step::Read { offset, len } => {
-                let bytes = read_range(deps, bucket, key, offset, len).await?;
+                let bytes = read_range(deps, object, offset, len).await?;
                 window.add(offset, bytes);
             }
             // A PDF the head already holds whole is scanned from it.
-            Step::ScanPdf => return scan_pdf(deps, bucket, key, size, window.head()).await,
+            Step::ScanPdf => return scan_pdf(deps, object, size, window.head()).await,
         }
     }
 }
 
 /// `len` bytes at `offset`, by one ranged GET.
-async fn read_range(deps: &Inspect, bucket: &str, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+async fn read_range(deps: &Inspect, object: &ObjectRef<'_>, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+    let key = object.key;
     let object = deps
         .s3
         .get_object()
-        .bucket(bucket)
+        .bucket(object.bucket)
         .key(key)
+        .set_version_id(object.version_id.map(String::from))
         .range(format!("bytes={offset}-{}", offset + len - 1))
         .send()
         .await
@@ -240,15 +297,16 @@ async fn read_range(deps: &Inspect, bucket: &str, key: &str, offset: u64, len: u
 /// Streams the whole PDF through its scanner, a chunk at a time: the head
 /// already read, then the rest by one GET (each byte is read once),
 /// stopping as soon as the scanner has refused it.
-async fn scan_pdf(deps: &Inspect, bucket: &str, key: &str, size: u64, head: &[u8]) -> Result<Checked, Error> {
+async fn scan_pdf(deps: &Inspect, object: &ObjectRef<'_>, size: u64, head: &[u8]) -> Result<Checked, Error> {
     let mut scanner = PdfScanner::new(size);
     scanner.feed(head);
     if (head.len() as u64) < size && !scanner.is_decided() {
         let object = deps
             .s3
             .get_object()
-            .bucket(bucket)
-            .key(key)
+            .bucket(object.bucket)
+            .key(object.key)
+            .set_version_id(object.version_id.map(String::from))
             .range(format!("bytes={}-", head.len()))
             .send()
             .await

@@ -1,13 +1,21 @@
 //! SQS batches of verdicts → Postgres. A batch is one idempotent statement
 //! (the file rows and their chunk rows together); a message that fails is
-//! reported in `batchItemFailures` so the rest of the batch stands, and
-//! after the queue's maxReceiveCount it moves to the DLQ.
+//! reported in `batchItemFailures` so the rest of the batch stands.
+//!
+//! Nothing is burned through the queue's receives by an outage: a message
+//! that failed for a passing reason (Postgres or DynamoDB unreachable) is
+//! hidden for a doubling, capped delay (`ChangeMessageVisibility`) before
+//! its next delivery, while one that can never succeed (no JSON verdict,
+//! refused by the schema) goes to the dead-letter queue at once. Each stored
+//! verdict is noted on its session, so the sweeper re-sends only the ones
+//! Postgres does not hold.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use sluice_shared::aws::Clients;
+use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{self, ConfigError, Env};
 use sluice_shared::db::Db;
+use sluice_shared::domain::redelivery::backoff_secs;
 use sluice_shared::domain::{FileStatus, UploadMode};
 use sluice_shared::messages::VerdictMessage;
 use sluice_shared::sessions::{RecordedPart, SessionStore};
@@ -16,6 +24,34 @@ use uuid::Uuid;
 pub struct Persist {
     pub db: Db,
     pub sessions: SessionStore,
+    pub sqs: aws_sdk_sqs::Client,
+    pub settings: PersistSettings,
+}
+
+pub struct PersistSettings {
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    /// The first redelivery delay after a passing failure, doubled each time.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+}
+
+impl PersistSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let settings = Self {
+            queue_url: env.required("VERDICT_QUEUE_URL")?,
+            dead_letter_queue_url: env.required("VERDICT_DLQ_URL")?,
+            retry_base_secs: env.parsed("PERSIST_RETRY_BASE_SECONDS", 20)?,
+            retry_max_secs: env.parsed("PERSIST_RETRY_MAX_SECONDS", 3600)?,
+        };
+        if settings.retry_base_secs == 0 {
+            return Err(env.invalid("PERSIST_RETRY_BASE_SECONDS", "must be at least 1"));
+        }
+        if !(settings.retry_base_secs..=43_200).contains(&settings.retry_max_secs) {
+            return Err(env.invalid("PERSIST_RETRY_MAX_SECONDS", "must be at least PERSIST_RETRY_BASE_SECONDS and at most 43200 (SQS's limit)"));
+        }
+        Ok(settings)
+    }
 }
 
 impl Persist {
@@ -23,7 +59,33 @@ impl Persist {
         Ok(Self {
             db: Db::new(config::database_url(env)?),
             sessions: SessionStore::new(clients.dynamodb(), env.required("SESSIONS_TABLE")?),
+            sqs: clients.sqs(),
+            settings: PersistSettings::from_env(env)?,
         })
+    }
+}
+
+/// Why a message was not persisted.
+#[derive(Debug)]
+enum Failure {
+    /// Something it depends on is unavailable: retried later.
+    Passing(String),
+    /// It can never be written as it is: kept in the dead-letter queue.
+    Permanent(String),
+}
+
+impl Failure {
+    /// Postgres refusing the data itself (SQLSTATE classes 22 and 23) is
+    /// permanent; any other error (connection, timeout, server) is passing.
+    fn of_write(err: Error) -> Self {
+        let Some(postgres) = err.downcast_ref::<tokio_postgres::Error>() else {
+            return Self::Passing(err.to_string());
+        };
+        let why = sluice_shared::db::DbError::from_ref(postgres).to_string();
+        match postgres.code().map(|code| code.code()) {
+            Some(code) if code.starts_with("22") || code.starts_with("23") => Self::Permanent(why),
+            _ => Self::Passing(why),
+        }
     }
 }
 
@@ -34,15 +96,12 @@ impl Persist {
 pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let records = &event.payload.records;
     let read = futures::future::join_all(records.iter().map(|message| read_message(deps, message))).await;
-    let mut failed = vec![false; records.len()];
+    let mut failures: Vec<Option<Failure>> = records.iter().map(|_| None).collect();
     let mut ready = Vec::new();
     for (i, outcome) in read.into_iter().enumerate() {
         match outcome {
             Ok(verdict) => ready.push((i, verdict)),
-            Err(err) => {
-                tracing::warn!(message_id = ?records[i].message_id, %err, "message not persisted");
-                failed[i] = true;
-            }
+            Err(failure) => failures[i] = Some(failure),
         }
     }
     if let Err(err) = write(deps, ready.iter().map(|(_, verdict)| verdict)).await {
@@ -54,18 +113,76 @@ pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsB
         };
         for ((i, _), outcome) in ready.iter().zip(each) {
             if let Err(err) = outcome {
-                tracing::warn!(message_id = ?records[*i].message_id, %err, "message not persisted");
-                failed[*i] = true;
+                failures[*i] = Some(Failure::of_write(err));
             }
         }
     }
+    // Noted on the sessions only once Postgres holds them. A note that
+    // fails (the session table unreachable) fails nothing: the verdict is
+    // stored, and the worst that follows is one harmless re-send by the
+    // sweeper, whose write repeats and notes it then.
+    let written: Vec<_> = ready.iter().filter(|(i, _)| failures[*i].is_none()).map(|(_, ready)| ready.verdict.file_id).collect();
+    let notes = futures::future::join_all(written.iter().map(|file_id| deps.sessions.mark_verdict_stored(*file_id))).await;
+    for (file_id, note) in written.iter().zip(notes) {
+        if let Err(err) = note {
+            tracing::warn!(%file_id, %err, "verdict stored but not noted on its session; the sweeper may send it once more");
+        }
+    }
+
     let mut response = SqsBatchResponse::default();
-    for (message, _) in records.iter().zip(failed).filter(|(_, failed)| *failed) {
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = message.message_id.clone().unwrap_or_default();
-        response.batch_item_failures.push(failure);
+    for (message, failure) in records.iter().zip(failures) {
+        let Some(failure) = failure else { continue };
+        if !settle_failure(deps, message, failure).await {
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(item);
+        }
     }
     Ok(response)
+}
+
+/// Answers whether the message is dealt with (moved to the dead-letter
+/// queue); otherwise it stays on the queue, hidden for its backoff.
+async fn settle_failure(deps: &Persist, message: &SqsMessage, failure: Failure) -> bool {
+    let id = message.message_id.as_deref().unwrap_or_default();
+    match failure {
+        Failure::Permanent(why) => {
+            tracing::error!(message_id = id, why, "message can never be persisted; moved to the dead-letter queue");
+            let moved = deps
+                .sqs
+                .send_message()
+                .queue_url(&deps.settings.dead_letter_queue_url)
+                .message_body(message.body.clone().unwrap_or_default())
+                .send()
+                .await;
+            match moved {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(message_id = id, error = %aws::describe(e), "not moved; it comes back and is tried again");
+                    false
+                }
+            }
+        }
+        Failure::Passing(why) => {
+            let receives = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let delay = backoff_secs(receives, deps.settings.retry_base_secs, deps.settings.retry_max_secs);
+            tracing::warn!(message_id = id, why, receives, delay, "message not persisted; retried after the delay");
+            if let Some(handle) = &message.receipt_handle {
+                let hidden = deps
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&deps.settings.queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(delay as i32)
+                    .send()
+                    .await;
+                if let Err(e) = hidden {
+                    tracing::warn!(message_id = id, error = %aws::describe(e), "backoff not set; the queue's visibility timeout applies");
+                }
+            }
+            false
+        }
+    }
 }
 
 /// Inserts or repeats the verdicts. A final status is never replaced by a
@@ -74,15 +191,15 @@ pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsB
 const UPSERT: &str = "
 WITH file AS (
     INSERT INTO files (id, owner_id, file_name, bucket, s3_key, size, etag, declared_type,
-                       detected_type, kind, status, reason, sha256, width, height, duration_ms)
+                       detected_type, kind, status, reason, sha256, width, height, duration_ms, version_id)
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
                          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                         $20::int[], $21::int[], $22::bigint[])
+                         $20::int[], $21::int[], $22::bigint[], $23::text[])
     ON CONFLICT (id) DO UPDATE SET
         size = EXCLUDED.size, etag = EXCLUDED.etag, detected_type = EXCLUDED.detected_type,
         kind = EXCLUDED.kind, status = EXCLUDED.status, reason = EXCLUDED.reason,
         sha256 = EXCLUDED.sha256, width = EXCLUDED.width, height = EXCLUDED.height,
-        duration_ms = EXCLUDED.duration_ms, updated_at = now()
+        duration_ms = EXCLUDED.duration_ms, version_id = EXCLUDED.version_id, updated_at = now()
     WHERE files.owner_id = EXCLUDED.owner_id
       AND (files.status = 'UPLOADING' OR files.status = EXCLUDED.status)
     RETURNING id
@@ -101,12 +218,13 @@ struct ReadyVerdict {
     parts: Vec<RecordedPart>,
 }
 
-async fn read_message(deps: &Persist, message: &SqsMessage) -> Result<ReadyVerdict, Error> {
-    let body = message.body.as_deref().ok_or("the message has no body")?;
-    let verdict: VerdictMessage = serde_json::from_str(body)?;
+async fn read_message(deps: &Persist, message: &SqsMessage) -> Result<ReadyVerdict, Failure> {
+    let body = message.body.as_deref().ok_or_else(|| Failure::Permanent("the message has no body".into()))?;
+    let verdict: VerdictMessage =
+        serde_json::from_str(body).map_err(|e| Failure::Permanent(format!("the body is not a verdict: {e}")))?;
     let parts = match verdict.mode {
         Some(UploadMode::Single) => Vec::new(),
-        _ => deps.sessions.parts(verdict.file_id).await?,
+        _ => deps.sessions.parts(verdict.file_id).await.map_err(|e| Failure::Passing(e.to_string()))?,
     };
     Ok(ReadyVerdict { verdict, parts })
 }
@@ -136,6 +254,7 @@ struct Columns<'a> {
     widths: Vec<Option<i32>>,
     heights: Vec<Option<i32>>,
     durations: Vec<Option<i64>>,
+    versions: Vec<Option<&'a str>>,
 }
 
 /// A stated size or duration as its column takes it: positive and in range,
@@ -162,6 +281,7 @@ impl<'a> Columns<'a> {
         self.widths.push(column(v.width));
         self.heights.push(column(v.height));
         self.durations.push(v.duration_ms.and_then(|d| i64::try_from(d).ok()));
+        self.versions.push(v.version_id.as_deref());
         let chunk_status = match v.status {
             FileStatus::Uploaded => "COMPLETED",
             _ => "FAILED",
@@ -210,6 +330,7 @@ async fn write<'a>(deps: &Persist, verdicts: impl Iterator<Item = &'a ReadyVerdi
             &c.widths,
             &c.heights,
             &c.durations,
+            &c.versions,
         ],
     )
     .await?;

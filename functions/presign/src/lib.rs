@@ -169,6 +169,9 @@ fn new_session(deps: &Presign, owner: Uuid, file_name: &str, content_type: &str,
         recorded_count: 0,
         created_at: now,
         expires_at: now + settings.session_ttl_secs,
+        stage_at: now,
+        judged: None,
+        verdict_stored: false,
     })
 }
 

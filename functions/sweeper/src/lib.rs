@@ -1,42 +1,84 @@
-//! On a schedule: ends uploads nobody finished before their session expired.
-//! Each one's multipart upload is aborted (S3 frees the parts at once, not a
-//! day later by the lifecycle rule) and its file ends FAILED, reason `expired`.
+//! On a schedule, two jobs that leave no upload without a known end:
+//! - **Expiry.** Uploads nobody finished before their session expired: each
+//!   one's multipart upload is aborted (S3 frees the parts at once, not a
+//!   day later by the lifecycle rule) and its file ends FAILED, `expired`.
+//! - **Reconciliation.** Uploads that left `OPEN` more than
+//!   `RECONCILE_AFTER_SECONDS` ago and whose verdict Postgres still does not
+//!   hold (persist notes each one it stores): the verdict was lost on its
+//!   way (a Postgres outage that outlived the queue's retries, a dropped S3
+//!   event, a crash between steps). The verdict is sent again: the one
+//!   inspect kept with the session, or a fresh one from the object S3
+//!   holds, or the FAILED one of a cancelled or expired upload. Each is
+//!   looked at again only after another full wait, so an outage is retried
+//!   at that pace, not flooded.
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use sluice_shared::auth::now_secs;
-use sluice_shared::aws::Clients;
+use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::sessions::{SessionStore, UploadCloser};
+use sluice_shared::sessions::{SessionStore, UploadCloser, UploadSession};
 
 pub struct Sweeper {
     pub sessions: SessionStore,
     pub closer: UploadCloser,
+    /// Judges an object whose S3 event never reached inspect.
+    pub inspect: inspect::Inspect,
+    pub bucket: String,
+    pub reconcile_after_secs: u64,
 }
 
 impl Sweeper {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
+        let reconcile_after_secs = env.parsed("RECONCILE_AFTER_SECONDS", 900)?;
+        if reconcile_after_secs == 0 {
+            return Err(env.invalid("RECONCILE_AFTER_SECONDS", "must be at least 1"));
+        }
         Ok(Self {
             sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
             closer: UploadCloser::from_env(env, clients, &settings)?,
+            inspect: inspect::Inspect::from_env(env, clients)?,
+            bucket: settings.bucket,
+            reconcile_after_secs,
         })
     }
 }
 
-/// Answers `{swept, failed}`. One upload that cannot be ended now does not
-/// stop the rest; it is still open and expired, so the next run retries it.
+/// Answers `{swept, failed, redriven}`. One upload that cannot be dealt with
+/// now does not stop the rest; the next run retries it.
 pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let expired = deps.sessions.expired_open(now_secs()).await?;
+    let now = now_secs();
+    let (swept, mut failed) = sweep_expired(deps, now).await?;
+    let mut redriven = 0u32;
+    for session in deps.sessions.unsettled(now.saturating_sub(deps.reconcile_after_secs)).await? {
+        match redrive(deps, &session, now).await {
+            Ok(Some(action)) => {
+                tracing::info!(file_id = %session.file_id, stage = session.stage.as_str(), action, "verdict re-driven");
+                redriven += 1;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(file_id = %session.file_id, %err, "verdict not re-driven; retried next run");
+                failed += 1;
+            }
+        }
+    }
+    if swept + failed + redriven > 0 {
+        tracing::info!(swept, failed, redriven, "sweep done");
+    }
+    Ok(json!({ "swept": swept, "failed": failed, "redriven": redriven }))
+}
+
+async fn sweep_expired(deps: &Sweeper, now: u64) -> Result<(u32, u32), Error> {
     let (mut swept, mut failed) = (0u32, 0u32);
-    for session in expired {
+    for session in deps.sessions.expired_open(now).await? {
         // Claim it first, so a client's last-second complete and the sweep cannot both win.
         if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Expired).await? {
             continue;
         }
-        let reason = SessionStage::Expired.failure_reason().unwrap_or_default();
-        match deps.closer.close(&session, reason).await {
+        match deps.closer.close(&session, expired_reason()).await {
             Ok(_) => swept += 1,
             Err(e) => {
                 // Back to open-and-expired, for the next run.
@@ -46,8 +88,60 @@ pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value,
             }
         }
     }
-    if swept + failed > 0 {
-        tracing::info!(swept, failed, "sweep done");
+    Ok((swept, failed))
+}
+
+fn expired_reason() -> &'static str {
+    SessionStage::Expired.failure_reason().unwrap_or_default()
+}
+
+/// Sends the upload's verdict again, by the surest means there is; answers
+/// what it did, or None when there is nothing to do yet.
+async fn redrive(deps: &Sweeper, session: &UploadSession, now: u64) -> Result<Option<&'static str>, Error> {
+    let action = match session.stage {
+        SessionStage::Open => return Ok(None),
+        SessionStage::Cancelled | SessionStage::Expired => {
+            let reason = session.stage.failure_reason().unwrap_or_default();
+            deps.closer.close(session, reason).await.map_err(|e| e.message)?;
+            "closed again"
+        }
+        SessionStage::Completing => match &session.judged {
+            Some(judged) => {
+                deps.inspect
+                    .sqs
+                    .send_message()
+                    .queue_url(&deps.inspect.settings.queue_url)
+                    .message_body(&judged.verdict)
+                    .send()
+                    .await
+                    .map_err(aws::describe)?;
+                "kept verdict re-sent"
+            }
+            None if object_exists(deps, session).await? => {
+                inspect::inspect_key(&deps.inspect, &deps.bucket, &session.key, None).await?;
+                "object judged"
+            }
+            // No object: S3 never completed it (an answer lost before the
+            // complete, a client that gave up). The client may still
+            // complete it while the session lives; after that it expires.
+            None if session.is_expired(now) => {
+                if !deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Expired).await? {
+                    return Ok(None);
+                }
+                deps.closer.close(session, expired_reason()).await.map_err(|e| e.message)?;
+                "expired"
+            }
+            None => return Ok(None),
+        },
+    };
+    deps.sessions.touch(session.file_id).await?;
+    Ok(Some(action))
+}
+
+async fn object_exists(deps: &Sweeper, session: &UploadSession) -> Result<bool, Error> {
+    match deps.inspect.s3.head_object().bucket(&deps.bucket).key(&session.key).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(e) => Err(aws::describe(e).into()),
     }
-    Ok(json!({ "swept": swept, "failed": failed }))
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod checksum;
 pub mod file_name;
 pub mod plan;
+pub mod redelivery;
 pub mod signin;
 pub mod status;
 pub mod verdict;

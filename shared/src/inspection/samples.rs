@@ -64,6 +64,11 @@ fn png_chunk(out: &mut impl Write, kind: &[u8; 4], data: &[u8]) -> io::Result<()
 /// chunks of up to 1 MiB of filler between IHDR and IEND. Streams: a GiB
 /// is never held.
 pub fn write_png(out: &mut impl Write, size: u64) -> io::Result<()> {
+    write_png_seeded(out, size, size as u32)
+}
+
+/// As [`write_png`], its pixels drawn from `seed`: PNGs of one size that differ.
+pub fn write_png_seeded(out: &mut impl Write, size: u64, seed: u32) -> io::Result<()> {
     const BLOCK: u64 = 1 << 20;
     let size = size.max(PNG_MIN);
     out.write_all(b"\x89PNG\r\n\x1a\n")?;
@@ -76,7 +81,7 @@ pub fn write_png(out: &mut impl Write, size: u64) -> io::Result<()> {
     let idat = size - 8 - 25 - 12;
     let chunks = idat.div_ceil(12 + BLOCK);
     let data = idat - 12 * chunks;
-    let block = filler(size as u32, BLOCK as usize);
+    let block = filler(seed, BLOCK as usize);
     for i in 0..chunks {
         let len = data / chunks + u64::from(i < data % chunks);
         png_chunk(out, b"IDAT", &block[..len as usize])?;
@@ -86,8 +91,13 @@ pub fn write_png(out: &mut impl Write, size: u64) -> io::Result<()> {
 
 /// A PNG of exactly `size` bytes (at least [`PNG_MIN`]).
 pub fn png(size: usize) -> Vec<u8> {
+    png_seeded(size, size as u32)
+}
+
+/// A PNG of exactly `size` bytes whose pixels come from `seed`.
+pub fn png_seeded(size: usize, seed: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(size);
-    write_png(&mut out, size as u64).expect("writing to memory");
+    write_png_seeded(&mut out, size as u64, seed).expect("writing to memory");
     out
 }
 
