@@ -108,7 +108,11 @@ async fn uppy_uploads_through_the_companion_routes_with_the_cookie_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_cleanly() {
-    let stack = spawn_stack_with(|o| o.extra_env.push(("USER_QUOTA_BYTES".into(), (12 * MIB).to_string()))).await;
+    let stack = spawn_stack_with(|o| {
+        o.extra_env.push(("USER_QUOTA_BYTES".into(), (12 * MIB).to_string()));
+        o.extra_env.push(("MAX_FILE_SIZE".into(), (20 * MIB).to_string()));
+    })
+    .await;
     let client = Client::new(&stack);
     let (owner, stranger) = (client.new_user().await, client.new_user().await);
 
@@ -141,8 +145,21 @@ async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_
         assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (404, Some("not_found")), "{method} {path}: {answer}");
     }
 
-    // Parts that do not add up to the declared size are refused at complete.
+    // Each part's length is signed, by Uppy's cut (5 MiB, then the 1 MiB
+    // rest): S3 itself refuses more bytes in a part than the plan gives it.
     let data = png(6 * MIB);
+    let (_, signed) = uppy(&client, &owner, "GET", &format!("/multipart/{upload_id}/2"), None).await;
+    let longer = client.http.put(signed["url"].as_str().unwrap()).body(data[..2 * MIB].to_vec()).send().await.unwrap();
+    assert_eq!(longer.status(), 403, "2 MiB into a part planned as 1 MiB");
+    let (_, signed) = uppy(&client, &owner, "GET", &format!("/multipart/{upload_id}/1"), None).await;
+    // S3 may answer 403 and close the connection before the body is sent.
+    let longer = client.http.put(signed["url"].as_str().unwrap()).body(data.clone()).send().await;
+    assert!(longer.as_ref().map_or(true, |r| r.status() == 403), "the whole file into part 1: {longer:?}");
+    let (_, listed) = uppy(&client, &owner, "GET", &format!("/multipart/{upload_id}"), None).await;
+    assert_eq!(listed, json!([]), "S3 kept neither part");
+    assert_eq!(stack.inspect.quota.used(owner.id.parse().unwrap()).await.unwrap(), 6 * MIB as u64);
+
+    // Parts that do not add up to the declared size are refused at complete.
     let first = put_part(&client, &owner, &upload_id, 1, &data[..5 * MIB]).await;
     let parts = json!({ "parts": [{ "PartNumber": 1, "ETag": first }] });
     let (status, answer) = uppy(&client, &owner, "POST", &format!("/multipart/{upload_id}/complete"), Some(parts)).await;
@@ -157,20 +174,15 @@ async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_
     let file = client.wait_final(&owner, &upload_id).await;
     assert_eq!((file["status"].as_str(), file["reason"].as_str()), (Some("FAILED"), Some("cancelled")), "{file}");
 
-    // Without a declared size the quota is charged at complete, from what S3 holds.
+    // Without a declared size nothing bounds the parts before complete: the
+    // upload holds the largest file allowed (20 MiB) from the start, more
+    // than this user's 12 MiB quota.
     let create = json!({ "filename": "c.png", "type": "image/png", "metadata": {} });
-    let (_, created) = uppy(&client, &owner, "POST", "/multipart", Some(create)).await;
-    let upload_id = created["uploadId"].as_str().unwrap().to_string();
-    let big = png(13 * MIB);
-    let mut parts = Vec::new();
-    for (n, chunk) in big.chunks(5 * MIB).enumerate() {
-        let etag = put_part(&client, &owner, &upload_id, n as u32 + 1, chunk).await;
-        parts.push(json!({ "PartNumber": n + 1, "ETag": etag }));
-    }
-    let (status, answer) =
-        uppy(&client, &owner, "POST", &format!("/multipart/{upload_id}/complete"), Some(json!({ "parts": parts }))).await;
+    let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(create)).await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (413, Some("quota_exceeded")), "{answer}");
-    assert_eq!(uploads_in_progress(&stack).await, 1, "still open: the user may cancel it");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("declare metadata.size"), "{answer}");
+    assert_eq!(uploads_in_progress(&stack).await, 0, "S3 was not asked");
+    assert_eq!(stack.inspect.quota.used(owner.id.parse().unwrap()).await.unwrap(), 0);
 
     // A type outside the allowlist and a bad size are refused before S3 is asked.
     let exe = json!({ "filename": "x.exe", "type": "application/x-msdownload" });
@@ -179,7 +191,7 @@ async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_
     let bad = json!({ "filename": "x.png", "type": "image/png", "metadata": { "size": "lots" } });
     let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(bad)).await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("invalid_size")), "{answer}");
-    assert_eq!(uploads_in_progress(&stack).await, 1);
+    assert_eq!(uploads_in_progress(&stack).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,17 +225,21 @@ async fn the_local_s3_lets_the_page_on_the_api_origin_put_parts_and_read_etags()
     assert_eq!(put.headers()["access-control-expose-headers"], "ETag", "the page can read the ETag");
 }
 
-/// A complete S3 refuses (a part but the last under 5 MiB: EntityTooSmall)
-/// gives back the charge it took, so the next complete is charged in full.
+/// An upload that declared no size holds the largest file allowed from its
+/// start; a complete S3 refuses (a part but the last under 5 MiB:
+/// EntityTooSmall) leaves that hold as it was, and the next complete
+/// charges exactly what S3 holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_complete_leaves_no_charge_and_the_next_is_charged_for_what_s3_holds() {
-    let stack = spawn_stack().await;
+async fn an_undeclared_upload_holds_the_largest_file_until_complete_charges_what_s3_holds() {
+    let max = 64 * MIB as u64;
+    let stack = spawn_stack_with(|o| o.extra_env.push(("MAX_FILE_SIZE".into(), max.to_string()))).await;
     let client = Client::new(&stack);
     let user = client.new_user().await;
     let owner = uuid::Uuid::parse_str(&user.id).unwrap();
     let create = json!({ "filename": "u.png", "type": "image/png", "metadata": {} });
     let (_, created) = uppy(&client, &user, "POST", "/multipart", Some(create)).await;
     let upload_id = created["uploadId"].as_str().unwrap().to_string();
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), max, "held from the start");
     let data = png(6 * MIB);
     let small = put_part(&client, &user, &upload_id, 1, &data[..MIB]).await;
     let last = put_part(&client, &user, &upload_id, 2, &data[5 * MIB..]).await;
@@ -232,7 +248,7 @@ async fn a_refused_complete_leaves_no_charge_and_the_next_is_charged_for_what_s3
     let (status, answer) = uppy(&client, &user, "POST", &path, Some(parts(&small))).await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("complete_refused")), "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("EntityTooSmall"), "{answer}");
-    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), 0, "a refused complete holds no charge");
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), max, "a refused complete leaves the hold, no stale charge");
 
     let full = put_part(&client, &user, &upload_id, 1, &data[..5 * MIB]).await;
     let (status, answer) = uppy(&client, &user, "POST", &path, Some(parts(&full))).await;

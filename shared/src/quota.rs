@@ -138,6 +138,48 @@ impl QuotaLedger {
         }
     }
 
+    /// Sets what `file_id` holds to `size` bytes (a charge taken up front,
+    /// trued up to what S3 ended up holding): one transaction moving the
+    /// charge and the total by the difference, refused past the limit when
+    /// it grows. Charges the file afresh if it holds nothing.
+    pub async fn resize(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<(), QuotaError> {
+        let Some(held) = self.read_number(owner, &charge_sk(file_id), "size").await? else {
+            return self.charge(owner, file_id, size, limit).await.map(|_| ());
+        };
+        let delta = size as i64 - held;
+        if delta == 0 {
+            return Ok(());
+        }
+        let charge = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(owner)))
+            .key("sk", s(charge_sk(file_id)))
+            // `size` is a reserved word in DynamoDB expressions.
+            .update_expression("SET #size = :size")
+            .condition_expression("#size = :held")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":size", n(size))
+            .expression_attribute_values(":held", n(held))
+            .build()
+            .map_err(store_err)?;
+        let mut total = self.total(owner, delta);
+        if delta > 0 {
+            if size > limit {
+                return Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: size, limit });
+            }
+            total = total.condition_expression("usedBytes <= :room").expression_attribute_values(":room", n(limit as i64 - delta));
+        }
+        match self.together(TransactWriteItem::builder().update(charge).build(), total).await {
+            Ok(_) => Ok(()),
+            Err(e) => match failed_conditions(&e).as_deref() {
+                Some([_, true]) => Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: delta as u64, limit }),
+                // Resized or released by a concurrent call: read again and retry once.
+                Some([true, ..]) => Err(store_err("the charge changed while it was resized; retry")),
+                _ => Err(store_err(crate::aws::describe(e))),
+            },
+        }
+    }
+
     /// Gives back what `file_id` holds. Answers false if it held nothing
     /// (never charged, or already released).
     pub async fn release(&self, owner: Uuid, file_id: Uuid) -> Result<bool, QuotaError> {

@@ -373,7 +373,7 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         .with("missingParts", wrong)
     })?;
     let total: u64 = parts.iter().map(|p| p.size).sum();
-    let charged_here = match session.plan.declared_size() {
+    let resized = match session.plan.declared_size() {
         Some(declared) if declared != total => {
             return Err(ApiError::conflict(
                 "size_mismatch",
@@ -386,7 +386,9 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
             if total > max {
                 return Err(ApiError::new(413, "file_too_large", format!("the parts hold {total} bytes; the maximum is {max} bytes")));
             }
-            deps.quota.charge(session.owner_id, session.file_id, total, deps.settings.user_quota).await?
+            // Held at the largest file allowed since the start; now what the parts hold.
+            deps.quota.resize(session.owner_id, session.file_id, total, deps.settings.user_quota).await?;
+            true
         }
     };
     // The parts Uppy listed (up to 10,000): written concurrently, counted once.
@@ -395,11 +397,14 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         Err(e) => Err(ApiError::unavailable("the session table", e)),
     };
     if let Err(e) = completed {
-        // Nothing was stored: the charge this call took for these parts
-        // goes back, or the next complete would find the file "already
-        // charged" for them. Only when S3 surely holds no object.
-        if charged_here && object_exists(deps, &session.key).await == Some(false) {
-            deps.quota.release(session.owner_id, session.file_id).await?;
+        // Nothing was stored and the parts stay open to change: the upload
+        // holds the largest file allowed again. Only when S3 surely holds
+        // no object (otherwise it holds exactly these parts).
+        if resized && object_exists(deps, &session.key).await == Some(false) {
+            let max = deps.settings.max_file_size;
+            if let Err(held) = deps.quota.resize(session.owner_id, session.file_id, max, deps.settings.user_quota).await {
+                tracing::warn!(file_id = %session.file_id, %held, "the up-front charge not restored; it holds what the parts listed hold");
+            }
         }
         return Err(e);
     }

@@ -175,14 +175,27 @@ fn new_session(deps: &Presign, owner: Uuid, file_name: &str, content_type: &str,
     })
 }
 
-/// Charges the quota for the declared size (a client-cut upload without one
-/// is charged at complete, when S3 knows its size), then begins the upload;
-/// if beginning fails, the quota is given back.
+/// Charges the quota, then begins the upload; if beginning fails, the
+/// quota is given back. The charge is the declared size; a client-cut
+/// upload that declared none holds the largest file allowed until complete
+/// charges what S3 holds, since nothing bounds its parts before then.
 async fn open(deps: &Presign, session: &mut UploadSession) -> Result<Option<PartUrl>, ApiError> {
     let (owner, file_id) = (session.owner_id, session.file_id);
-    if let Some(size) = session.plan.declared_size() {
-        deps.quota.charge(owner, file_id, size, deps.settings.user_quota).await?;
-    }
+    let declared = session.plan.declared_size();
+    let charge = declared.unwrap_or(deps.settings.max_file_size);
+    deps.quota.charge(owner, file_id, charge, deps.settings.user_quota).await.map_err(|e| {
+        let error = ApiError::from(e);
+        match declared {
+            Some(_) => error,
+            None => {
+                let message = format!(
+                    "{}; with no size declared the upload holds the largest file allowed ({charge} bytes) until it completes: declare metadata.size to hold only that",
+                    error.message
+                );
+                ApiError::new(error.status, error.code, message)
+            }
+        }
+    })?;
     let started = begin(deps, session).await;
     if started.is_err() {
         let _ = deps.quota.release(owner, file_id).await;
@@ -337,19 +350,21 @@ async fn companion_create(deps: &Presign, req: &Request) -> Result<Response<Body
     Ok(json_response(200, &json!({ "key": session.key, "uploadId": session.file_id })))
 }
 
-/// One part URL for Uppy. Uppy picks its own part size, so no length is
-/// signed in; complete checks every part against what S3 holds instead.
+/// One part URL for Uppy. With a declared size the part's exact length (by
+/// Uppy's cut) is signed in, so S3 refuses any other; without one, none
+/// can be, and complete checks every part against what S3 holds instead.
 async fn companion_sign_part(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_companion()?;
     session.require_open()?;
-    let limit = session.plan.client_part_limit();
+    let limit = session.plan.client_part_limit(deps.settings.max_file_size);
     let raw = req.path_parameters_ref().and_then(|p| p.first("partNumber")).unwrap_or_default();
     let part_number = raw.parse::<u32>().ok().filter(|n| (1..=limit).contains(n)).ok_or_else(|| {
         ApiError::bad_request("invalid_part_number", format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
     })?;
-    let signed = sign_part(deps, &session, part_number, None, None, presigning(deps)?).await?;
+    let length = session.plan.client_part_size(part_number);
+    let signed = sign_part(deps, &session, part_number, length, None, presigning(deps)?).await?;
     Ok(json_response(200, &json!({ "url": signed.uri(), "expires": deps.settings.url_ttl_secs })))
 }
 

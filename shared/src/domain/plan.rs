@@ -103,14 +103,18 @@ impl PartPlan {
         }
     }
 
-    /// The plan of an upload whose client cuts the parts (Uppy): only the
-    /// size, when the client declared one, is known; parts come from S3.
+    /// The plan of an upload whose client cuts the parts (Uppy). With a
+    /// declared size it is the cut @uppy/aws-s3 makes by default (6.x, as
+    /// 3.x to 5.x): parts of `max(5 MiB, ceil(size / 10,000))`, the last
+    /// holding the rest, so each part's exact length can be signed. Without
+    /// one nothing is known: parts come from S3.
     pub fn client_cut(size: Option<u64>, max_size: u64) -> Result<Self, PlanError> {
-        let size = match size {
-            Some(size) => Self::for_size(size, max_size)?.size,
-            None => 0,
+        let Some(size) = size else {
+            return Ok(Self { size: 0, part_size: 0, part_count: 0 });
         };
-        Ok(Self { size, part_size: 0, part_count: 0 })
+        let size = Self::for_size(size, max_size)?.size;
+        let part_size = MIN_PART_SIZE.max(size.div_ceil(MAX_PARTS));
+        Ok(Self { size, part_size, part_count: size.div_ceil(part_size) as u32 })
     }
 
     /// The declared size; none for a client-cut upload that did not declare one.
@@ -118,14 +122,23 @@ impl PartPlan {
         (self.size > 0).then_some(self.size)
     }
 
-    /// The highest part number a client cutting its own parts may use:
-    /// parts of at least S3's 5 MiB minimum (all but the last) cover the
-    /// declared size within this many; S3's limit when no size was declared.
-    pub fn client_part_limit(&self) -> u32 {
+    /// The highest part number a client cutting its own parts may use: the
+    /// plan's count when the size was declared; without one, as many 5 MiB
+    /// parts (Uppy's smallest) as the largest file allowed needs.
+    pub fn client_part_limit(&self, max_size: u64) -> u32 {
         match self.declared_size() {
-            Some(size) => size.div_ceil(MIN_PART_SIZE).clamp(1, MAX_PARTS) as u32,
-            None => MAX_PARTS as u32,
+            // Sessions planned before part sizes were: at least 5 MiB each.
+            Some(size) if self.part_count == 0 => size.div_ceil(MIN_PART_SIZE).clamp(1, MAX_PARTS) as u32,
+            Some(_) => self.part_count,
+            None => max_size.div_ceil(MIN_PART_SIZE).clamp(1, MAX_PARTS) as u32,
         }
+    }
+
+    /// The length part `n` of a client-cut upload must have, when the plan
+    /// knows it (a declared size).
+    pub fn client_part_size(&self, n: u32) -> Option<u64> {
+        let part = PartNumber(n);
+        (self.part_size > 0 && (1..=self.part_count).contains(&n)).then(|| self.size_of(part))
     }
 
     /// The exact size part `n` must have: every part is `part_size` but the
@@ -203,13 +216,34 @@ mod tests {
     fn client_cut_uploads_bound_part_numbers_by_the_declared_size() {
         let declared = PartPlan::client_cut(Some(12 * MIB + 7), MAX).unwrap();
         assert_eq!(declared.declared_size(), Some(12 * MIB + 7));
-        assert_eq!(declared.client_part_limit(), 3, "5 MiB parts cover it in 3");
-        assert_eq!(PartPlan::client_cut(Some(1), MAX).unwrap().client_part_limit(), 1);
+        assert_eq!(declared.client_part_limit(MAX), 3, "5 MiB parts cover it in 3");
+        assert_eq!(
+            [1, 2, 3, 4].map(|n| declared.client_part_size(n)),
+            [Some(5 * MIB), Some(5 * MIB), Some(2 * MIB + 7), None],
+            "Uppy's cut: 5 MiB, 5 MiB, the rest"
+        );
+        assert_eq!(PartPlan::client_cut(Some(1), MAX).unwrap().client_part_limit(MAX), 1);
         let unknown = PartPlan::client_cut(None, MAX).unwrap();
-        assert_eq!((unknown.declared_size(), unknown.client_part_limit()), (None, 10_000));
-        assert_eq!(PartPlan::client_cut(Some(11), 10), Err(PlanError::TooLarge { size: 11, max: 10 }));
-        assert_eq!(PartPlan::client_cut(Some(0), MAX), Err(PlanError::Empty));
-        assert_eq!(PartPlan::choose(MIB, MAX, MIB, Some(UploadMode::Companion)), Err(PlanError::CompanionOnly));
+        assert_eq!((unknown.declared_size(), unknown.client_part_size(1)), (None, None));
+        assert_eq!(unknown.client_part_limit(20 * MIB), 4, "20 MiB of 5 MiB parts");
+        assert_eq!(unknown.client_part_limit(MAX), 10_000);
+    }
+
+    #[test]
+    fn huge_client_cut_uploads_take_uppys_larger_parts() {
+        // Past 10,000 × 5 MiB, Uppy cuts ceil(size / 10,000)-byte parts.
+        let size = 60 * 1024 * MIB;
+        let plan = PartPlan::client_cut(Some(size), 5 * size).unwrap();
+        assert_eq!(plan.part_size, size.div_ceil(10_000));
+        assert_eq!(plan.part_count, 10_000);
+        let cut: u64 = (1..=plan.part_count).map(|n| plan.client_part_size(n).unwrap()).sum();
+        assert_eq!(cut, size);
+    }
+
+    #[test]
+    fn sessions_planned_before_part_sizes_keep_their_bound() {
+        let legacy = PartPlan { size: 12 * MIB, part_size: 0, part_count: 0 };
+        assert_eq!((legacy.client_part_limit(MAX), legacy.client_part_size(1)), (3, None));
     }
 
     #[test]
