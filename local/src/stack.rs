@@ -35,6 +35,8 @@ pub struct StackOptions {
     /// Host and port of the PostgreSQL server; user `postgres`, trust auth.
     pub pg_host: String,
     pub pg_port: u16,
+    /// Query parameters of every Postgres URL (e.g. `sslmode=verify-full&sslrootcert=…`).
+    pub pg_params: String,
     /// The SQS + DynamoDB server.
     pub moto_url: String,
     /// Where the local S3 keeps objects.
@@ -63,6 +65,7 @@ impl StackOptions {
         Ok(Self {
             pg_host: "127.0.0.1".into(),
             pg_port: var("SLUICE_PG_PORT")?.parse()?,
+            pg_params: String::new(),
             moto_url: var("SLUICE_MOTO_URL")?,
             data_dir: state.join("s3").join(name),
             api_addr: "127.0.0.1:0".parse()?,
@@ -129,13 +132,14 @@ pub fn local_clients(s3_url: &str, moto_url: &str) -> Clients {
 
 /// Creates the stack's database if needed and applies migrations.
 pub async fn prepare_database(opts: &StackOptions) -> Result<String, BoxError> {
-    let server = format!("postgres://postgres@{}:{}/postgres", opts.pg_host, opts.pg_port);
+    let query = if opts.pg_params.is_empty() { String::new() } else { format!("?{}", opts.pg_params) };
+    let server = format!("postgres://postgres@{}:{}/postgres{query}", opts.pg_host, opts.pg_port);
     let admin = sluice_shared::db::connect(&server).await?;
     let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&opts.name]).await?.is_some();
     if !exists {
         admin.batch_execute(&format!("CREATE DATABASE \"{}\"", opts.name.replace('"', ""))).await?;
     }
-    let url = format!("postgres://postgres@{}:{}/{}", opts.pg_host, opts.pg_port, opts.name);
+    let url = format!("postgres://postgres@{}:{}/{}{query}", opts.pg_host, opts.pg_port, opts.name);
     let mut client = sluice_shared::db::connect(&url).await?;
     let applied = sluice_shared::db::migrate(&mut client).await?;
     if !applied.is_empty() {

@@ -176,7 +176,7 @@ async fn a_single_put_verdict_is_persisted_without_the_session_table() {
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .build();
     let deps = persist::Persist {
-        db: sluice_shared::db::Db::new(stack.database_url.clone()),
+        db: sluice_shared::db::Db::new(sluice_shared::db::DbConfig::parse(&stack.database_url, None, None).unwrap()),
         sessions: sluice_shared::sessions::SessionStore::new(aws_sdk_dynamodb::Client::from_conf(unreachable), "sessions"),
         sqs: stack.clients.sqs(),
         settings: persist::PersistSettings {
@@ -270,7 +270,7 @@ async fn an_unwritable_verdict_backs_off_and_garbage_goes_to_the_dlq_at_once() {
         .queue_url
         .unwrap();
     let deps = persist::Persist {
-        db: sluice_shared::db::Db::new("postgres://postgres@127.0.0.1:9/nowhere"),
+        db: sluice_shared::db::Db::new(sluice_shared::db::DbConfig::parse("postgres://postgres@127.0.0.1:9/nowhere", None, None).unwrap()),
         sessions: sluice_shared::sessions::SessionStore::new(stack.clients.dynamodb(), &stack.table),
         sqs: sqs.clone(),
         settings: persist::PersistSettings { queue_url: queue.clone(), dead_letter_queue_url: dlq.clone(), retry_base_secs: 4, retry_max_secs: 60 },

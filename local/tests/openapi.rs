@@ -86,8 +86,12 @@ impl Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_as_documented() {
-    // A quota small enough for an Uppy upload to pass it at complete.
-    let stack = spawn_stack_with(|o| o.extra_env.push(("USER_QUOTA_BYTES".into(), (24 * MIB).to_string()))).await;
+    // Small limits, so an undeclared Uppy upload can pass the largest file at complete.
+    let stack = spawn_stack_with(|o| {
+        o.extra_env.push(("USER_QUOTA_BYTES".into(), (40 * MIB).to_string()));
+        o.extra_env.push(("MAX_FILE_SIZE".into(), (13 * MIB).to_string()));
+    })
+    .await;
     let api = Recorder { client: Client::new(&stack), calls: Mutex::new(Vec::new()) };
     let nobody = uuid::Uuid::new_v4();
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
@@ -204,11 +208,12 @@ async fn every_route_answers_as_documented() {
     api.expect(404, "POST", &format!("/s3/multipart/{nobody}/complete"), t, complete(&uppy_parts)).await;
     api.expect(200, "POST", &format!("/s3/multipart/{u}/complete?key=x"), t, complete(&uppy_parts)).await;
     api.expect(409, "DELETE", &format!("/s3/multipart/{u}"), t, None).await;
-    // Undeclared: 10 MiB more than the quota leaves, found at complete.
+    // Undeclared (holding the 13 MiB largest file meanwhile): 15 MiB in its
+    // parts, more than the largest file, found at complete.
     let over = api.expect(200, "POST", "/s3/multipart", t, Some(create(None))).await;
     let o = over["uploadId"].as_str().unwrap();
     let mut over_parts = Vec::new();
-    for n in 1..=2 {
+    for n in 1..=3 {
         let signed = api.expect(200, "GET", &format!("/s3/multipart/{o}/{n}"), t, None).await;
         let resp = api.client.http.put(signed["url"].as_str().unwrap()).body(png(5 * MIB)).send().await.unwrap();
         over_parts.push(json!({ "PartNumber": n, "ETag": resp.headers()["etag"].to_str().unwrap() }));

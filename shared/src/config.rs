@@ -188,16 +188,58 @@ impl InspectSettings {
     }
 }
 
-pub fn database_url(env: &Env) -> Result<String, ConfigError> {
+/// `DATABASE_URL`, with libpq's `PGSSLMODE` and `PGSSLROOTCERT` as defaults
+/// for what its `sslmode` and `sslrootcert` do not say.
+pub fn database_url(env: &Env) -> Result<crate::db::DbConfig, ConfigError> {
     let url = env.required("DATABASE_URL")?;
-    url.parse::<tokio_postgres::Config>()
-        .map_err(|e| env.invalid("DATABASE_URL", e.to_string()))?;
-    Ok(url)
+    let root_cert = env.optional("PGSSLROOTCERT");
+    crate::db::DbConfig::parse(&url, env.optional("PGSSLMODE").as_deref(), root_cert.as_deref()).map_err(|why| {
+        match why.starts_with("sslrootcert") && !url.contains("sslrootcert") {
+            true => env.invalid("PGSSLROOTCERT", why),
+            // Named, but never with its password.
+            false => ConfigError::Invalid { name: "DATABASE_URL".into(), value: without_password(&url), why },
+        }
+    })
+}
+
+/// A URL with the password of its user info replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_urls_are_checked_without_showing_the_password() {
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u:s3cret@db:5432/x?sslmode=verify-all")]);
+        let err = database_url(&env).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL") && err.contains("verify-all") && err.contains("u:***@db"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u@db/x"), ("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "/nonexistent.pem")]);
+        let err = database_url(&env).unwrap_err().to_string();
+        assert!(err.contains("PGSSLROOTCERT") && err.contains("cannot be read"), "{err}");
+    }
+
+    #[test]
+    fn sslmode_comes_from_the_url_then_pgsslmode_then_prefer() {
+        use crate::db::SslMode;
+        let mode = |pairs: &[(&str, &str)]| database_url(&Env::from_pairs(pairs.iter().copied())).unwrap().mode();
+        assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x")]), SslMode::Prefer);
+        assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x"), ("PGSSLMODE", "verify-full")]), SslMode::VerifyFull);
+        assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x?sslmode=disable"), ("PGSSLMODE", "verify-full")]), SslMode::Disable);
+        assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x?connect_timeout=5&sslmode=verify-ca")]), SslMode::VerifyCa);
+    }
 
     #[test]
     fn missing_values_are_named() {

@@ -1,10 +1,17 @@
 //! Postgres: one connection per process, opened on first use and reopened
-//! if it drops; schema migrations embedded in the binary.
+//! if it drops; schema migrations embedded in the binary. TLS as libpq's
+//! `sslmode` asks (see [`DbConfig`]), on rustls.
 
 use std::sync::Arc;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 #[derive(Debug, thiserror::Error)]
 #[error("Postgres: {0}")]
@@ -16,7 +23,10 @@ impl DbError {
     pub fn from_ref(e: &tokio_postgres::Error) -> Self {
         Self(match e.as_db_error() {
             Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => e.to_string(),
+            None => match std::error::Error::source(e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            },
         })
     }
 }
@@ -27,14 +37,201 @@ impl From<tokio_postgres::Error> for DbError {
     }
 }
 
+/// The certificate authorities RDS and Aurora servers chain to, trusted
+/// when `sslmode` verifies and no `sslrootcert` names others.
+const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+
+/// libpq's `sslmode` values, as the `sslmode` of `DATABASE_URL` (or
+/// `PGSSLMODE`) names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plaintext.
+    Disable,
+    /// TLS when the server offers it, unverified (libpq's default).
+    Prefer,
+    /// TLS or no connection; the certificate is not verified.
+    Require,
+    /// TLS, the certificate chaining to a trusted CA.
+    VerifyCa,
+    /// TLS, the certificate chaining to a trusted CA and naming the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "disable" => Self::Disable,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    /// tokio-postgres knows the first three; verifying is our connector's part.
+    fn for_tokio_postgres(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require | Self::VerifyCa | Self::VerifyFull => "require",
+        }
+    }
+}
+
+/// Where and how to connect: the URL tokio-postgres reads (with `sslmode`
+/// narrowed to what it knows and `sslrootcert` taken out) and the TLS
+/// set-up the mode asks for. Parsed once, at start-up.
+#[derive(Clone)]
+pub struct DbConfig {
+    config: tokio_postgres::Config,
+    mode: SslMode,
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig").field("hosts", &self.config.get_hosts()).field("mode", &self.mode).finish()
+    }
+}
+
+impl DbConfig {
+    /// Reads a `postgres://` URL. `sslmode` and `sslrootcert` in it win over
+    /// `default_mode` and `default_root_cert` (PGSSLMODE and PGSSLROOTCERT,
+    /// as libpq reads them); without either the mode is `prefer`.
+    pub fn parse(url: &str, default_mode: Option<&str>, default_root_cert: Option<&str>) -> Result<Self, String> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let (mut mode, mut root_cert) = (default_mode.map(String::from), default_root_cert.map(String::from));
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned();
+            match key {
+                "sslmode" => mode = Some(value),
+                "sslrootcert" => root_cert = Some(value),
+                _ => kept.push(pair),
+            }
+        }
+        let mode = match mode.as_deref() {
+            None => SslMode::Prefer,
+            Some(text) => SslMode::parse(text).ok_or_else(|| {
+                format!("sslmode '{text}' is not one of disable, prefer, require, verify-ca, verify-full")
+            })?,
+        };
+        kept.push(match mode.for_tokio_postgres() {
+            "disable" => "sslmode=disable",
+            "prefer" => "sslmode=prefer",
+            _ => "sslmode=require",
+        });
+        let rebuilt = format!("{base}?{}", kept.join("&"));
+        let config = rebuilt.parse::<tokio_postgres::Config>().map_err(|e| e.to_string())?;
+        let tls = match mode {
+            SslMode::Disable => None,
+            _ => Some(Arc::new(client_config(mode, root_cert.as_deref())?)),
+        };
+        Ok(Self { config, mode, tls })
+    }
+
+    pub fn mode(&self) -> SslMode {
+        self.mode
+    }
+}
+
+/// The roots to verify against: the `sslrootcert` file, else the RDS CAs.
+fn roots(root_cert: Option<&str>) -> Result<RootCertStore, String> {
+    let pem = match root_cert {
+        Some(path) => std::fs::read(path).map_err(|e| format!("sslrootcert {path} cannot be read: {e}"))?,
+        None => RDS_CA_BUNDLE.to_vec(),
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", root_cert.unwrap_or("(built in)")))?;
+        roots.add(cert).map_err(|e| format!("sslrootcert {}: {e}", root_cert.unwrap_or("(built in)")))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("sslrootcert {} holds no PEM certificate", root_cert.unwrap_or("(built in)")));
+    }
+    Ok(roots)
+}
+
+fn client_config(mode: SslMode, root_cert: Option<&str>) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(|e| e.to_string())?;
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Unverified(provider)),
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(root_cert)?), provider)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Arc::new(Verified { webpki, check_name: mode == SslMode::VerifyFull })
+        }
+    };
+    Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
+}
+
+/// `prefer` and `require`, as libpq: encrypted, the certificate unchecked
+/// (the handshake's signatures still are).
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-full` (chain and host name) and `verify-ca` (chain only).
+#[derive(Debug)]
+struct Verified {
+    webpki: Arc<WebPkiServerVerifier>,
+    check_name: bool,
+}
+
+impl ServerCertVerifier for Verified {
+    fn verify_server_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }))
+                if !self.check_name =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
 pub struct Db {
-    url: String,
+    config: DbConfig,
     client: Mutex<Option<Arc<Client>>>,
 }
 
 impl Db {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), client: Mutex::new(None) }
+    pub fn new(config: DbConfig) -> Self {
+        Self { config, client: Mutex::new(None) }
     }
 
     pub async fn client(&self) -> Result<Arc<Client>, DbError> {
@@ -42,20 +239,37 @@ impl Db {
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
-        let client = Arc::new(connect(&self.url).await?);
+        let client = Arc::new(connect_with(&self.config).await?);
         *slot = Some(client.clone());
         Ok(client)
     }
 }
 
+/// Connects by URL alone (tools and tests): `sslmode` as the URL says.
 pub async fn connect(url: &str) -> Result<Client, DbError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "Postgres connection closed");
+    connect_with(&DbConfig::parse(url, None, None).map_err(DbError)?).await
+}
+
+pub async fn connect_with(config: &DbConfig) -> Result<Client, DbError> {
+    let client = match &config.tls {
+        None => {
+            let (client, connection) = config.config.connect(NoTls).await?;
+            tokio::spawn(drive(connection));
+            client
         }
-    });
+        Some(tls) => {
+            let (client, connection) = config.config.connect(MakeRustlsConnect::new((**tls).clone())).await?;
+            tokio::spawn(drive(connection));
+            client
+        }
+    };
     Ok(client)
+}
+
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "Postgres connection closed");
+    }
 }
 
 /// Migrations in order; each runs once, in its own transaction.

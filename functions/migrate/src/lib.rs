@@ -23,7 +23,7 @@ pub const PHYSICAL_ID: &str = "sluice-postgres-migrations";
 const MIGRATION_DEADLINE: Duration = Duration::from_secs(45);
 
 pub struct Migrate {
-    pub database_url: String,
+    pub database: sluice_shared::db::DbConfig,
     pub http: reqwest::Client,
 }
 
@@ -33,7 +33,7 @@ impl Migrate {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| env.invalid("(https client)", e.to_string()))?;
-        Ok(Self { database_url: config::database_url(env)?, http })
+        Ok(Self { database: config::database_url(env)?, http })
     }
 }
 
@@ -43,7 +43,7 @@ pub async fn outcome(deps: &Migrate, request: &Request) -> Result<Vec<String>, S
         Request::Delete(_) => Ok(Vec::new()),
         Request::Create(_) | Request::Update(_) => {
             let run = async {
-                let mut client = db::connect(&deps.database_url).await?;
+                let mut client = db::connect_with(&deps.database).await?;
                 db::migrate(&mut client).await
             };
             match tokio::time::timeout(MIGRATION_DEADLINE, run).await {
