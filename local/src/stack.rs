@@ -324,7 +324,7 @@ impl Stack {
         let fn_env = Env::from_pairs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 
         let api = Arc::new(Api {
-            auth: auth::Auth::from_env(&fn_env)?,
+            auth: auth::Auth::from_env(&fn_env, &clients)?,
             presign: presign::Presign::from_env(&fn_env, &clients)?,
             record_chunk: record_chunk::RecordChunk::from_env(&fn_env, &clients)?,
             complete_upload: complete_upload::CompleteUpload::from_env(&fn_env, &clients)?,

@@ -193,6 +193,23 @@ async fn repeated_failed_sign_ins_for_an_email_back_off() {
     for attempt in 1..=5 {
         assert_eq!(signin("wrong password").await.unwrap().status(), 401, "attempt {attempt}");
     }
+    // The count lives in DynamoDB (shared by every auth instance), under the table's TTL.
+    let item = stack
+        .clients
+        .dynamodb()
+        .get_item()
+        .table_name(&stack.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("signin#{}|127.0.0.1", user.email)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("failures".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the failures are kept in the sessions table");
+    let number = |name: &str| item[name].as_n().unwrap().parse::<u64>().unwrap();
+    assert_eq!(number("failures"), 5);
+    let purge_in = number("purgeAt").saturating_sub(sluice_shared::auth::now_secs());
+    assert!((86_000..=86_400).contains(&purge_in), "dropped by the TTL a day after the last failure: {purge_in} s");
     let held = signin("correct horse battery").await.unwrap();
     assert_eq!(held.status(), 429, "even the right password waits its turn");
     assert_eq!(held.headers()["retry-after"], "1");

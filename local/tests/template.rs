@@ -105,7 +105,7 @@ fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
         env.required_names()
     };
     vec![
-        ("auth", asked(&|env| { auth::Auth::from_env(env).unwrap(); })),
+        ("auth", asked(&|env| { auth::Auth::from_env(env, &clients).unwrap(); })),
         ("presign", asked(&|env| { presign::Presign::from_env(env, &clients).unwrap(); })),
         ("record-chunk", asked(&|env| { record_chunk::RecordChunk::from_env(env, &clients).unwrap(); })),
         ("complete-upload", asked(&|env| { complete_upload::CompleteUpload::from_env(env, &clients).unwrap(); })),
@@ -160,6 +160,10 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.mark_verdict_stored(", &["dynamodb:UpdateItem"]),
     ("sessions.unsettled(", &["dynamodb:Scan"]),
     ("sessions.touch(", &["dynamodb:UpdateItem"]),
+    // SigninFailures (shared/src/signin_failures.rs).
+    ("signins.get(", &["dynamodb:GetItem"]),
+    ("signins.count(", &["dynamodb:UpdateItem", "dynamodb:PutItem"]),
+    ("signins.clear(", &["dynamodb:DeleteItem"]),
     // The sweeper judges an object as inspect does (functions/inspect).
     ("inspect::inspect_key(", &[
         "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion", "kms:Decrypt",

@@ -280,6 +280,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_media_facts", include_str!("../../migrations/0004_media_facts.sql")),
     ("0005_signin_failures", include_str!("../../migrations/0005_signin_failures.sql")),
     ("0006_object_versions", include_str!("../../migrations/0006_object_versions.sql")),
+    ("0007_signin_failures_in_dynamodb", include_str!("../../migrations/0007_signin_failures_in_dynamodb.sql")),
 ];
 
 /// Applies pending migrations; safe to run concurrently (advisory lock) and

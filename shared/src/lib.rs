@@ -14,6 +14,7 @@ pub mod messages;
 pub mod quota;
 pub mod routes;
 pub mod sessions;
+pub mod signin_failures;
 pub mod telemetry;
 pub mod time;
 

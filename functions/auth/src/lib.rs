@@ -5,8 +5,10 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_shared::auth::{COOKIE_NAME, TokenIssuer, hash_password, verify_password};
+use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env};
 use sluice_shared::db::Db;
+use sluice_shared::signin_failures::SigninFailures;
 use sluice_shared::domain::{Email, Password, signin};
 use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, route_key, unknown_route};
 use sluice_shared::{ApiError, config};
@@ -14,15 +16,18 @@ use uuid::Uuid;
 
 pub struct Auth {
     pub db: Db,
+    /// Failed sign-ins, which back off password guessing.
+    pub signins: SigninFailures,
     pub issuer: TokenIssuer,
     /// `Secure` on the cookie; off only for http://localhost.
     pub cookie_secure: bool,
 }
 
 impl Auth {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         Ok(Self {
             db: Db::new(config::database_url(env)?),
+            signins: SigninFailures::new(clients.dynamodb(), env.required("SESSIONS_TABLE")?),
             issuer: config::token_issuer(env)?,
             cookie_secure: env.parsed("COOKIE_SECURE", true)?,
         })
@@ -93,21 +98,6 @@ struct SignIn {
     password: String,
 }
 
-/// Counts a failed sign-in for `email` (forgetting failures over an hour
-/// old) and drops rows untouched for a day.
-const COUNT_FAILURE: &str = "
-WITH counted AS (
-    INSERT INTO signin_failures (email, failures, last_failure) VALUES ($1, 1, now())
-    ON CONFLICT (email) DO UPDATE SET
-        failures = CASE WHEN signin_failures.last_failure < now() - make_interval(secs => $2)
-                        THEN 1 ELSE signin_failures.failures + 1 END,
-        last_failure = now()
-    RETURNING failures
-), forgotten AS (
-    DELETE FROM signin_failures WHERE last_failure < now() - interval '1 day'
-)
-SELECT failures FROM counted";
-
 async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> {
     let input: SignIn = json_body(req)?;
     let wrong = || ApiError::unauthorized("the email or password is wrong");
@@ -119,26 +109,20 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
     fn unavailable(e: impl std::fmt::Display) -> ApiError {
         ApiError::unavailable("the database", e)
     }
-    let db = auth.db.client().await.map_err(unavailable)?;
+    let counter_unavailable = |e| ApiError::unavailable("the sign-in counter", e);
     // Before the hash: a guesser waits, and costs no Argon2 while it does.
-    let last = db
-        .query_opt(
-            "SELECT failures, extract(epoch FROM now() - last_failure)::bigint FROM signin_failures WHERE email = $1",
-            &[&counted_as],
-        )
-        .await
-        .map_err(unavailable)?;
-    if let Some(row) = last {
-        let (failures, since) = (row.get::<_, i32>(0).max(0) as u32, row.get::<_, i64>(1).max(0) as u64);
-        if let Some(wait) = signin::signin_wait(failures, since) {
+    if let Some(last) = auth.signins.get(&counted_as).await.map_err(counter_unavailable)? {
+        let since = sluice_shared::auth::now_secs().saturating_sub(last.last_at);
+        if let Some(wait) = signin::signin_wait(last.count, since) {
             return Err(ApiError::new(
                 429,
                 "too_many_attempts",
-                format!("{failures} failed sign-ins for this email; try again in {wait} s"),
+                format!("{} failed sign-ins for this email; try again in {wait} s", last.count),
             )
             .with("retryAfter", wait));
         }
     }
+    let db = auth.db.client().await.map_err(unavailable)?;
     let row = db
         .query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()])
         .await
@@ -148,13 +132,12 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
         None => (None, None),
     };
     if !verify_password(input.password, stored).await || user_id.is_none() {
-        let forget = signin::FORGET_AFTER_SECS as f64;
-        db.execute(COUNT_FAILURE, &[&counted_as, &forget]).await.map_err(unavailable)?;
+        auth.signins.count(&counted_as).await.map_err(counter_unavailable)?;
         return Err(wrong());
     }
     let user_id = user_id.ok_or_else(wrong)?;
     // A count left behind only slows the next mistake: not worth refusing a sign-in for.
-    if let Err(e) = db.execute("DELETE FROM signin_failures WHERE email = $1", &[&counted_as]).await {
+    if let Err(e) = auth.signins.clear(&counted_as).await {
         tracing::warn!(error = %e, "the failed sign-ins were not cleared");
     }
     let token = auth.issuer.issue(user_id, email.as_str())?;
