@@ -35,13 +35,14 @@ pub struct ObjectCreated {
 /// What tests and benchmarks see of the local S3's traffic: how many
 /// UploadPart requests arrived for each part number, failures to inject
 /// (the next N requests for a part number answer 500, as S3 sometimes does;
-/// a completion whose answer is lost),
+/// a completion whose answer is lost; a notification that never arrives),
 /// and how many GetObject requests and body bytes each key served.
 #[derive(Default)]
 pub struct S3Probe {
     puts: Mutex<HashMap<i32, u32>>,
     failures: Mutex<HashMap<i32, u32>>,
     lost_complete_answers: Mutex<u32>,
+    lost_events: Mutex<u32>,
     reads: Arc<Mutex<HashMap<String, ObjectReads>>>,
 }
 
@@ -89,6 +90,19 @@ impl S3Probe {
         *self.lost_complete_answers.lock().unwrap() += 1;
     }
 
+    /// The next ObjectCreated notification is never delivered, as when an
+    /// S3 event is lost on its way to inspect.
+    pub fn lose_next_event(&self) {
+        *self.lost_events.lock().unwrap() += 1;
+    }
+
+    fn take_lost_event(&self) -> bool {
+        let mut left = self.lost_events.lock().unwrap();
+        let lose = *left > 0;
+        *left = left.saturating_sub(1);
+        lose
+    }
+
     fn take_lost_complete_answer(&self) -> bool {
         let mut left = self.lost_complete_answers.lock().unwrap();
         let lose = *left > 0;
@@ -120,6 +134,9 @@ pub struct LocalS3 {
     /// internal key → the key clients use (see the module comment).
     keys: Mutex<HashMap<String, String>>,
     versions: Mutex<Versions>,
+    /// Held across a write to a versioned bucket and the version it makes,
+    /// so two PUTs to one key cannot swap their bytes between versions.
+    version_writes: tokio::sync::Mutex<()>,
 }
 
 const KEY_INDEX: &str = ".sluice-keys.jsonl";
@@ -226,7 +243,7 @@ impl LocalS3 {
             .filter_map(|line| serde_json::from_str::<(String, String)>(line).ok())
             .collect();
         let versions = Mutex::new(Versions::open(&root));
-        Ok(Self { fs, probe: Arc::default(), root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys), versions })
+        Ok(Self { fs, probe: Arc::default(), root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys), versions, version_writes: tokio::sync::Mutex::new(()) })
     }
 
     /// The internal key for `key`, recorded so listings can give `key` back.
@@ -270,6 +287,9 @@ impl LocalS3 {
     }
 
     fn emit(&self, event_name: &'static str, bucket: &str, key: &str, etag: Option<&ETag>, version_id: Option<String>) {
+        if self.probe.take_lost_event() {
+            return;
+        }
         let size = std::fs::metadata(self.root.join(bucket).join(internal_key(key))).map(|m| m.len()).unwrap_or_default();
         let etag = etag.map(|e| e.value().to_string()).unwrap_or_default();
         let _ = self.notify.send(ObjectCreated {
@@ -328,6 +348,7 @@ impl S3 for LocalS3 {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         req.input.key = self.store_as(&key);
         let digest = BodyDigest::check(&mut req.input.body, req.input.checksum_sha256.clone());
+        let _writing = self.version_writes.lock().await;
         let mut out = digest.settle(self.fs.put_object(req).await)?;
         out.output.version_id = self.new_version(&bucket, &key)?;
         self.emit("ObjectCreated:Put", &bucket, &key, out.output.e_tag.as_ref(), out.output.version_id.clone());
@@ -497,6 +518,7 @@ impl S3 for LocalS3 {
                 return Err(s3_error!(InvalidPart, "part {n}'s SHA-256 does not match"));
             }
         }
+        let _writing = self.version_writes.lock().await;
         let mut out = self.fs.complete_multipart_upload(req).await?;
         // Resolve s3s-fs's keep-alive future here so the event carries the ETag.
         if let Some(future) = out.output.future.take() {

@@ -255,4 +255,18 @@ async fn an_undeclared_upload_holds_the_largest_file_until_complete_charges_what
     assert_eq!(status, 200, "{answer}");
     assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "charged for the bytes S3 holds");
     assert_eq!(client.wait_final(&user, &upload_id).await["status"], "UPLOADED");
+
+    // A cancel that wins the race against a complete: its release stands,
+    // and the complete's true-up cannot charge the cancelled upload again.
+    let (_, created) = uppy(&client, &user, "POST", "/multipart", Some(json!({ "filename": "v.png", "type": "image/png" }))).await;
+    let cancelled = created["uploadId"].as_str().unwrap().to_string();
+    let part = put_part(&client, &user, &cancelled, 1, &data).await;
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64 + max);
+    let (status, _) = uppy(&client, &user, "DELETE", &format!("/multipart/{cancelled}"), None).await;
+    assert_eq!(status, 200);
+    let file_id = cancelled.parse().unwrap();
+    assert!(!stack.inspect.quota.resize(owner, file_id, max, u64::MAX).await.unwrap(), "nothing held, nothing charged");
+    let (status, answer) = uppy(&client, &user, "POST", &format!("/multipart/{cancelled}/complete"), Some(json!({ "parts": [{ "PartNumber": 1, "ETag": part }] }))).await;
+    assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("upload_cancelled")), "{answer}");
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "only the stored file is charged");
 }

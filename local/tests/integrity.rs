@@ -236,7 +236,6 @@ async fn a_replayed_single_put_never_replaces_the_judged_file() {
     for replay in [accepted, elf(data.len())] {
         let (status, answer) = client.put_signed(&started, replay).await;
         assert_eq!(status, 200, "S3 takes it, the URL being valid: {answer}");
-        assert_ne!(current_etag(&stack, &key).await.as_ref(), Some(&judged), "the replay is the current version for now");
         eventually(10, "the replayed version removed", || async { current_etag(&stack, &key).await.as_ref() == Some(&judged) }).await;
 
         let (_, file) = client.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;

@@ -167,3 +167,32 @@ async fn a_complete_whose_answer_was_lost_ends_uploaded_and_cannot_be_cancelled(
     assert_eq!(file["status"], "UPLOADED", "{file}");
     assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "its bytes stay charged");
 }
+
+/// A single PUT whose S3 event never reached inspect is still OPEN when its
+/// session expires: the sweeper finds its bytes and judges them, instead
+/// of failing the file `expired` with the bytes left in S3 uncharged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_put_whose_event_was_lost_is_judged_when_its_session_expires() {
+    let stack = spawn_stack_with(|opts| {
+        opts.extra_env.push(("SESSION_TTL_SECONDS".into(), "4".into()));
+        opts.sweep_every = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let client = Client::new(&stack);
+    let user = client.new_user().await;
+    let data = png(30 * 1024);
+    stack.s3_probe.lose_next_event();
+    let (file_id, status) = client.upload_single(&user, "unheard.png", "image/png", &data).await;
+    assert_eq!(status, 200);
+    // 404 meanwhile: an expired session is gone, and no verdict is stored yet.
+    let path = format!("/files/{file_id}");
+    eventually(20, "the file judged", || async {
+        let (status, file) = client.call("GET", &path, Some(&user.token), None).await;
+        status == 200 && file["status"] != "UPLOADING"
+    })
+    .await;
+    let (_, file) = client.call("GET", &path, Some(&user.token), None).await;
+    assert_eq!((file["status"].as_str(), file["reason"].as_str()), (Some("UPLOADED"), None), "{file}");
+    let owner = user.id.parse().unwrap();
+    assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "still charged, exactly");
+}

@@ -158,6 +158,7 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.expired_open(", &["dynamodb:Scan"]),
     ("sessions.record_judgement(", &["dynamodb:UpdateItem"]),
     ("sessions.mark_verdict_stored(", &["dynamodb:UpdateItem"]),
+    ("sessions.mark_verdict_dead_lettered(", &["dynamodb:UpdateItem"]),
     ("sessions.unsettled(", &["dynamodb:Scan"]),
     ("sessions.touch(", &["dynamodb:UpdateItem"]),
     // SigninFailures (shared/src/signin_failures.rs).
@@ -172,6 +173,7 @@ const CALLS: &[(&str, &[&str])] = &[
     // QuotaLedger (shared/src/quota.rs): TransactWriteItems is authorised per item.
     ("quota.charge(", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]),
     ("quota.release(", &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
+    ("quota.resize(", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
     // UploadCloser (shared/src/sessions.rs): aborts the multipart upload, sends the verdict, releases the quota.
     ("closer.close(", &["s3:AbortMultipartUpload", "sqs:SendMessage", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
 ];

@@ -202,17 +202,18 @@ pub fn database_url(env: &Env) -> Result<crate::db::DbConfig, ConfigError> {
     })
 }
 
-/// A URL with the password of its user info replaced by `***`.
+/// A URL with the password of its user info replaced by `***`; anything
+/// that is not a URL is not shown at all. The user info ends at the last
+/// `@`, so a password holding `/`, `?` or `:` unencoded is hidden whole.
 fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) if user_info.contains(':') => {
+    let Some((scheme, rest)) = url.split_once("://") else { return "(not a URL; not shown)".into() };
+    match rest.rsplit_once('@') {
+        Some((user_info, host)) => {
             let user = user_info.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{path}")
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}")
         }
-        _ => url.to_string(),
+        None => url.to_string(),
     }
 }
 
@@ -226,6 +227,12 @@ mod tests {
         let err = database_url(&env).unwrap_err().to_string();
         assert!(err.contains("DATABASE_URL") && err.contains("verify-all") && err.contains("u:***@db"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u:pa/ss?w:rd@db/x?sslmode=bad")]);
+        let err = database_url(&env).unwrap_err().to_string();
+        assert!(err.contains("u:***@db/x") && !err.contains("pa/ss") && !err.contains("w:rd"), "{err}");
+        let env = Env::from_pairs([("DATABASE_URL", "host=db password=s3cret sslmode=require")]);
+        let err = database_url(&env).unwrap_err().to_string();
+        assert!(err.contains("postgres://") && !err.contains("s3cret"), "a DSN is refused unseen: {err}");
         let env = Env::from_pairs([("DATABASE_URL", "postgres://u@db/x"), ("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "/nonexistent.pem")]);
         let err = database_url(&env).unwrap_err().to_string();
         assert!(err.contains("PGSSLROOTCERT") && err.contains("cannot be read"), "{err}");
@@ -239,6 +246,8 @@ mod tests {
         assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x"), ("PGSSLMODE", "verify-full")]), SslMode::VerifyFull);
         assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x?sslmode=disable"), ("PGSSLMODE", "verify-full")]), SslMode::Disable);
         assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x?connect_timeout=5&sslmode=verify-ca")]), SslMode::VerifyCa);
+        // As libpq: require with a root certificate named verifies the chain.
+        assert_eq!(mode(&[("DATABASE_URL", "postgres://u@db/x?sslmode=require&sslrootcert=certs/aws-roots.pem")]), SslMode::VerifyCa);
     }
 
     #[test]

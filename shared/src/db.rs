@@ -37,9 +37,16 @@ impl From<tokio_postgres::Error> for DbError {
     }
 }
 
-/// The certificate authorities RDS and Aurora servers chain to, trusted
+/// The certificate authorities RDS and Aurora servers chain to, and the
+/// Amazon Trust Services roots RDS Proxy's certificates chain to: trusted
 /// when `sslmode` verifies and no `sslrootcert` names others.
 const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
+
+/// How long a connection attempt may take when the URL does not say
+/// (`connect_timeout`): an unreachable server must fail fast, so persist's
+/// backoff applies instead of the function timing out.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// libpq's `sslmode` values, as the `sslmode` of `DATABASE_URL` (or
 /// `PGSSLMODE`) names them.
@@ -100,6 +107,9 @@ impl DbConfig {
     /// `default_mode` and `default_root_cert` (PGSSLMODE and PGSSLROOTCERT,
     /// as libpq reads them); without either the mode is `prefer`.
     pub fn parse(url: &str, default_mode: Option<&str>, default_root_cert: Option<&str>) -> Result<Self, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("must be a postgres:// or postgresql:// URL".into());
+        }
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let (mut mode, mut root_cert) = (default_mode.map(String::from), default_root_cert.map(String::from));
         let mut kept = Vec::new();
@@ -118,13 +128,18 @@ impl DbConfig {
                 format!("sslmode '{text}' is not one of disable, prefer, require, verify-ca, verify-full")
             })?,
         };
+        // As libpq: `require` with a root certificate named verifies the chain.
+        let mode = if mode == SslMode::Require && root_cert.is_some() { SslMode::VerifyCa } else { mode };
         kept.push(match mode.for_tokio_postgres() {
             "disable" => "sslmode=disable",
             "prefer" => "sslmode=prefer",
             _ => "sslmode=require",
         });
         let rebuilt = format!("{base}?{}", kept.join("&"));
-        let config = rebuilt.parse::<tokio_postgres::Config>().map_err(|e| e.to_string())?;
+        let mut config = rebuilt.parse::<tokio_postgres::Config>().map_err(|e| e.to_string())?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let tls = match mode {
             SslMode::Disable => None,
             _ => Some(Arc::new(client_config(mode, root_cert.as_deref())?)),
@@ -141,7 +156,7 @@ impl DbConfig {
 fn roots(root_cert: Option<&str>) -> Result<RootCertStore, String> {
     let pem = match root_cert {
         Some(path) => std::fs::read(path).map_err(|e| format!("sslrootcert {path} cannot be read: {e}"))?,
-        None => RDS_CA_BUNDLE.to_vec(),
+        None => [RDS_CA_BUNDLE, AWS_ROOTS].concat(),
     };
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {

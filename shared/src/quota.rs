@@ -141,14 +141,15 @@ impl QuotaLedger {
     /// Sets what `file_id` holds to `size` bytes (a charge taken up front,
     /// trued up to what S3 ended up holding): one transaction moving the
     /// charge and the total by the difference, refused past the limit when
-    /// it grows. Charges the file afresh if it holds nothing.
-    pub async fn resize(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<(), QuotaError> {
+    /// it grows. Answers false, changing nothing, when the file holds no
+    /// charge: it was released (a cancel), and must not be charged again.
+    pub async fn resize(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<bool, QuotaError> {
         let Some(held) = self.read_number(owner, &charge_sk(file_id), "size").await? else {
-            return self.charge(owner, file_id, size, limit).await.map(|_| ());
+            return Ok(false);
         };
         let delta = size as i64 - held;
         if delta == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let charge = Update::builder()
             .table_name(&self.table)
@@ -170,10 +171,10 @@ impl QuotaLedger {
             total = total.condition_expression("usedBytes <= :room").expression_attribute_values(":room", n(limit as i64 - delta));
         }
         match self.together(TransactWriteItem::builder().update(charge).build(), total).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => match failed_conditions(&e).as_deref() {
                 Some([_, true]) => Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: delta as u64, limit }),
-                // Resized or released by a concurrent call: read again and retry once.
+                // Resized or released by a concurrent call: the caller retries.
                 Some([true, ..]) => Err(store_err("the charge changed while it was resized; retry")),
                 _ => Err(store_err(crate::aws::describe(e))),
             },

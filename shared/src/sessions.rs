@@ -397,13 +397,24 @@ impl SessionStore {
     /// Notes that Postgres holds a verdict of this upload, so the sweeper
     /// stops re-driving it. A purged session needs no note.
     pub async fn mark_verdict_stored(&self, file_id: Uuid) -> Result<(), StoreError> {
+        self.note(file_id, "verdictStoredAt").await
+    }
+
+    /// Notes that this upload's verdict can never be written and sits in
+    /// the dead-letter queue for an operator: re-sending it would only add
+    /// copies there, so the sweeper leaves it.
+    pub async fn mark_verdict_dead_lettered(&self, file_id: Uuid) -> Result<(), StoreError> {
+        self.note(file_id, "verdictDeadLetteredAt").await
+    }
+
+    async fn note(&self, file_id: Uuid, attribute: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(file_id.to_string()))
             .key("sk", s(SESSION_SK))
-            .update_expression("SET verdictStoredAt = :now")
+            .update_expression(format!("SET {attribute} = :now"))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", n(crate::auth::now_secs()))
             .send()
@@ -416,13 +427,19 @@ impl SessionStore {
     }
 
     /// Uploads that left `OPEN` at or before `cutoff` and whose verdict
-    /// Postgres does not hold yet: lost on the way, or never sent.
+    /// Postgres does not hold yet (nor refused for good): lost on the way,
+    /// or never sent. Sessions written before `stageAt` existed count from
+    /// their creation.
     pub async fn unsettled(&self, cutoff: u64) -> Result<Vec<UploadSession>, StoreError> {
         let pages = self
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression("sk = :session AND stage <> :open AND attribute_not_exists(verdictStoredAt) AND stageAt <= :cutoff")
+            .filter_expression(
+                "sk = :session AND stage <> :open AND attribute_not_exists(verdictStoredAt) \
+                 AND attribute_not_exists(verdictDeadLetteredAt) \
+                 AND (stageAt <= :cutoff OR (attribute_not_exists(stageAt) AND createdAt <= :cutoff))",
+            )
             .expression_attribute_values(":session", s(SESSION_SK))
             .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
             .expression_attribute_values(":cutoff", n(cutoff))

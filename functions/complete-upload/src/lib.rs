@@ -386,8 +386,11 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
             if total > max {
                 return Err(ApiError::new(413, "file_too_large", format!("the parts hold {total} bytes; the maximum is {max} bytes")));
             }
-            // Held at the largest file allowed since the start; now what the parts hold.
-            deps.quota.resize(session.owner_id, session.file_id, total, deps.settings.user_quota).await?;
+            // Held at the largest file allowed since the start; now what
+            // the parts hold. No charge left: a cancel released it.
+            if !deps.quota.resize(session.owner_id, session.file_id, total, deps.settings.user_quota).await? {
+                return Err(cancelled_conflict());
+            }
             true
         }
     };
@@ -397,10 +400,13 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         Err(e) => Err(ApiError::unavailable("the session table", e)),
     };
     if let Err(e) = completed {
-        // Nothing was stored and the parts stay open to change: the upload
-        // holds the largest file allowed again. Only when S3 surely holds
-        // no object (otherwise it holds exactly these parts).
-        if resized && object_exists(deps, &session.key).await == Some(false) {
+        // S3 refused (or never got) the complete, and the upload is still
+        // open to more parts: it holds the largest file allowed again. Not
+        // when S3 may hold the object (it then holds exactly these parts),
+        // nor when a cancel won the race (its release stands: resize never
+        // charges a file that holds nothing).
+        let still_open = deps.sessions.get(session.file_id).await.ok().flatten().is_some_and(|s| s.stage == SessionStage::Open);
+        if resized && still_open && object_exists(deps, &session.key).await == Some(false) {
             let max = deps.settings.max_file_size;
             if let Err(held) = deps.quota.resize(session.owner_id, session.file_id, max, deps.settings.user_quota).await {
                 tracing::warn!(file_id = %session.file_id, %held, "the up-front charge not restored; it holds what the parts listed hold");

@@ -193,7 +193,11 @@ pub async fn inspect_key(deps: &Inspect, bucket: &str, key: &str, version_id: Op
     // Kept with the session before it is sent: the first version to get
     // here is the file; a replay racing it loses and is removed, and a
     // verdict lost after this is re-sent by the sweeper from the session.
-    if session.is_some() && !deps.sessions.record_judgement(file_id, object.version_id, &body).await? {
+    if session.is_some()
+        && !deps.sessions.record_judgement(file_id, object.version_id, &body).await?
+        // Not claimed: another version was first, unless the session was purged meanwhile.
+        && deps.sessions.get(file_id).await?.is_some()
+    {
         return remove_replay(deps, &object).await;
     }
     deps.sqs.send_message().queue_url(&deps.settings.queue_url).message_body(body).send().await.map_err(aws::describe)?;

@@ -156,7 +156,16 @@ async fn settle_failure(deps: &Persist, message: &SqsMessage, failure: Failure) 
                 .send()
                 .await;
             match moved {
-                Ok(_) => true,
+                Ok(_) => {
+                    // So the sweeper does not keep re-sending it into the DLQ.
+                    let file_id = message.body.as_deref().and_then(|b| serde_json::from_str::<VerdictMessage>(b).ok()).map(|v| v.file_id);
+                    if let Some(file_id) = file_id
+                        && let Err(err) = deps.sessions.mark_verdict_dead_lettered(file_id).await
+                    {
+                        tracing::warn!(%file_id, %err, "dead-lettered verdict not noted; the sweeper may re-send it");
+                    }
+                    true
+                }
                 Err(e) => {
                     tracing::warn!(message_id = id, error = %aws::describe(e), "not moved; it comes back and is tried again");
                     false

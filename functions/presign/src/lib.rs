@@ -187,6 +187,7 @@ async fn open(deps: &Presign, session: &mut UploadSession) -> Result<Option<Part
         let error = ApiError::from(e);
         match declared {
             Some(_) => error,
+            None if error.status != 413 => error,
             None => {
                 let message = format!(
                     "{}; with no size declared the upload holds the largest file allowed ({charge} bytes) until it completes: declare metadata.size to hold only that",

@@ -2,6 +2,7 @@
 //! - **Expiry.** Uploads nobody finished before their session expired: each
 //!   one's multipart upload is aborted (S3 frees the parts at once, not a
 //!   day later by the lifecycle rule) and its file ends FAILED, `expired`.
+//!   A single PUT whose bytes did land (its S3 event lost) is judged instead.
 //! - **Reconciliation.** Uploads that left `OPEN` more than
 //!   `RECONCILE_AFTER_SECONDS` ago and whose verdict Postgres still does not
 //!   hold (persist notes each one it stores): the verdict was lost on its
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 use sluice_shared::auth::now_secs;
 use sluice_shared::aws::{self, Clients};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
+use sluice_shared::domain::UploadMode;
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::sessions::{SessionStore, UploadCloser, UploadSession};
 
@@ -50,8 +52,7 @@ impl Sweeper {
 /// now does not stop the rest; the next run retries it.
 pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value, Error> {
     let now = now_secs();
-    let (swept, mut failed) = sweep_expired(deps, now).await?;
-    let mut redriven = 0u32;
+    let Swept { swept, mut failed, mut redriven } = sweep_expired(deps, now).await?;
     for session in deps.sessions.unsettled(now.saturating_sub(deps.reconcile_after_secs)).await? {
         match redrive(deps, &session, now).await {
             Ok(Some(action)) => {
@@ -71,24 +72,53 @@ pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value,
     Ok(json!({ "swept": swept, "failed": failed, "redriven": redriven }))
 }
 
-async fn sweep_expired(deps: &Sweeper, now: u64) -> Result<(u32, u32), Error> {
-    let (mut swept, mut failed) = (0u32, 0u32);
+struct Swept {
+    swept: u32,
+    failed: u32,
+    redriven: u32,
+}
+
+async fn sweep_expired(deps: &Sweeper, now: u64) -> Result<Swept, Error> {
+    let mut counts = Swept { swept: 0, failed: 0, redriven: 0 };
     for session in deps.sessions.expired_open(now).await? {
+        // A single PUT whose bytes landed but whose S3 event never reached
+        // inspect (or whose inspections all failed) is still OPEN: it is
+        // judged now rather than failed with its bytes left in S3.
+        if session.mode == UploadMode::Single {
+            match object_exists(deps, &session).await {
+                Ok(true) => {
+                    match inspect::inspect_key(&deps.inspect, &deps.bucket, &session.key, None).await {
+                        Ok(()) => counts.redriven += 1,
+                        Err(err) => {
+                            tracing::warn!(file_id = %session.file_id, %err, "landed single PUT not judged; retried next run");
+                            counts.failed += 1;
+                        }
+                    }
+                    continue;
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(file_id = %session.file_id, %err, "cannot tell whether the PUT landed; retried next run");
+                    counts.failed += 1;
+                    continue;
+                }
+            }
+        }
         // Claim it first, so a client's last-second complete and the sweep cannot both win.
         if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Expired).await? {
             continue;
         }
         match deps.closer.close(&session, expired_reason()).await {
-            Ok(_) => swept += 1,
+            Ok(_) => counts.swept += 1,
             Err(e) => {
                 // Back to open-and-expired, for the next run.
                 let _ = deps.sessions.set_stage(session.file_id, SessionStage::Expired, SessionStage::Open).await;
                 tracing::warn!(file_id = %session.file_id, error = %e.message, "expired upload not ended; retried next run");
-                failed += 1;
+                counts.failed += 1;
             }
         }
     }
-    Ok((swept, failed))
+    Ok(counts)
 }
 
 fn expired_reason() -> &'static str {
