@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Checks template.yaml with AWS's own tools and builds it with `sam build`,
-# offline and without credentials; then clippy. Run by `make lint` and CI.
+# offline and without credentials; then clippy. First the format check.
+# Run by `make lint` and CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+
+echo "lint: cargo fmt --check (rustfmt.toml)"
+${CARGO:-cargo} fmt --all -- --check >/dev/null || { echo "lint: run \`cargo fmt --all\`; these files differ:"; ${CARGO:-cargo} fmt --all -- --check -l; exit 1; }
 
 echo "lint: cfn-lint"
 cfn-lint template.yaml

@@ -57,23 +57,13 @@ struct ColdStart {
     failed: bool,
 }
 
-pub async fn run(
-    stack: &Stack,
-    bin_dir: &Path,
-    scale: &Scale,
-    report: &mut Report,
-) -> anyhow::Result<()> {
+pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
     let user = Api::new(&stack.api_url).new_user().await?;
     let mut floor = Vec::new();
     let mut measured: BTreeMap<&str, Vec<ColdStart>> = BTreeMap::new();
     for _ in 0..scale.cold_start_runs {
         // Interleaved, so a slow moment of the machine hits all alike.
-        floor.push(
-            measure(&bin_dir.join(FLOOR), FLOOR, &stack.env, |_| {
-                Ok(r#"{"hello":"world"}"#.into())
-            })
-            .await?,
-        );
+        floor.push(measure(&bin_dir.join(FLOOR), FLOOR, &stack.env, |_| Ok(r#"{"hello":"world"}"#.into())).await?);
         for (function, sample) in FUNCTIONS {
             let event = |runtime: &str| event_for(sample, &user.token, runtime);
             let run = measure(&bin_dir.join(function), function, &stack.env, event).await?;
@@ -97,21 +87,13 @@ pub async fn run(
         // shown beside it: it reads stores the floor never touches.
         let ratio = ours.init / floor.init;
         let met = ratio <= MAX_RATIO && ours.rss <= MAX_RSS && ours.size <= MAX_SIZE;
-        let failed = if ours.failed {
-            " (answered an error)"
-        } else {
-            ""
-        };
+        let failed = if ours.failed { " (answered an error)" } else { "" };
         report.add(Row {
             bench: format!("Cold start: {function}"),
             ours: format!("{}{failed}", ours.describe()),
             reference: floor.describe(),
             ratio: Some(ratio),
-            target: format!(
-                "init ≤ {MAX_RATIO}× floor's, ≤ {}, ≤ {}",
-                megabytes(MAX_RSS),
-                megabytes(MAX_SIZE)
-            ),
+            target: format!("init ≤ {MAX_RATIO}× floor's, ≤ {}, ≤ {}", megabytes(MAX_RSS), megabytes(MAX_SIZE)),
             met: Some(met),
         });
     }
@@ -145,9 +127,7 @@ impl Summary {
 
 /// Medians of the times, the highest peak RSS, and the file's size.
 fn summarise(runs: &[ColdStart], bin: &Path) -> anyhow::Result<Summary> {
-    let size = std::fs::metadata(bin)
-        .with_context(|| format!("{}", bin.display()))?
-        .len();
+    let size = std::fs::metadata(bin).with_context(|| format!("{}", bin.display()))?.len();
     Ok(Summary {
         init: median(&mut runs.iter().map(|r| r.init).collect::<Vec<_>>()),
         first: median(&mut runs.iter().map(|r| r.first).collect::<Vec<_>>()),
@@ -175,10 +155,7 @@ async fn measure(
     event: impl FnOnce(&str) -> anyhow::Result<String>,
 ) -> anyhow::Result<ColdStart> {
     if !bin.is_file() {
-        bail!(
-            "{} is missing; build it first (make bench does)",
-            bin.display()
-        );
+        bail!("{} is missing; build it first (make bench does)", bin.display());
     }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let runtime = listener.local_addr()?.to_string();
@@ -201,44 +178,26 @@ async fn measure(
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
     let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
     let pid = child.id().context("the process ended at once")?;
 
-    let mut next = async || {
-        tokio::time::timeout(Duration::from_secs(30), seen_rx.recv())
-            .await
-            .ok()
-            .flatten()
-    };
+    let mut next = async || tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await.ok().flatten();
     let ready = match next().await {
         Some((Seen::Ready, at)) => at,
         other => {
             bail!("{function} never asked for work (saw {other:?}); run it by hand to see why")
         }
     };
-    let (outcome, answered) = next()
-        .await
-        .with_context(|| format!("{function} never answered its first invocation"))?;
+    let (outcome, answered) = next().await.with_context(|| format!("{function} never answered its first invocation"))?;
     let rss = peak_rss(pid).unwrap_or_default();
     let _ = child.kill().await;
     server.abort();
-    Ok(ColdStart {
-        init: (ready - started).as_secs_f64(),
-        first: (answered - ready).as_secs_f64(),
-        rss,
-        failed: outcome == Seen::Failed,
-    })
+    Ok(ColdStart { init: (ready - started).as_secs_f64(), first: (answered - ready).as_secs_f64(), rss, failed: outcome == Seen::Failed })
 }
 
 /// The Lambda runtime API, as far as a function's first invocation goes:
 /// one event, then `/next` hangs as it does while Lambda freezes the process.
-async fn serve_runtime_api(
-    listener: TcpListener,
-    event: Bytes,
-    seen: mpsc::UnboundedSender<(Seen, Instant)>,
-) {
+async fn serve_runtime_api(listener: TcpListener, event: Bytes, seen: mpsc::UnboundedSender<(Seen, Instant)>) {
     let delivered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
         let Ok((socket, _)) = listener.accept().await else {
@@ -257,24 +216,14 @@ async fn serve_runtime_api(
                             std::future::pending::<()>().await;
                         }
                         let _ = seen.send((Seen::Ready, Instant::now()));
-                        let deadline = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .unwrap_or_default()
+                        let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
                             + Duration::from_secs(300);
                         let headers = resp.headers_mut();
-                        headers.insert(
-                            "lambda-runtime-aws-request-id",
-                            "bench-request-1".parse().unwrap(),
-                        );
-                        headers.insert(
-                            "lambda-runtime-deadline-ms",
-                            deadline.as_millis().to_string().parse().unwrap(),
-                        );
+                        headers.insert("lambda-runtime-aws-request-id", "bench-request-1".parse().unwrap());
+                        headers.insert("lambda-runtime-deadline-ms", deadline.as_millis().to_string().parse().unwrap());
                         headers.insert(
                             "lambda-runtime-invoked-function-arn",
-                            "arn:aws:lambda:us-east-1:000000000000:function:bench"
-                                .parse()
-                                .unwrap(),
+                            "arn:aws:lambda:us-east-1:000000000000:function:bench".parse().unwrap(),
                         );
                         headers.insert("content-type", "application/json".parse().unwrap());
                         *resp.body_mut() = Full::new(event);
@@ -288,9 +237,7 @@ async fn serve_runtime_api(
                     Ok::<_, Infallible>(resp)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
         });
     }
 }

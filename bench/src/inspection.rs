@@ -99,10 +99,9 @@ pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Repo
             let is_large = placed.size == large.size;
             let ratio = is_large.then(|| time / small_time);
             let (target, met) = match ratio {
-                Some(ratio) => (
-                    format!("≤ 3 reads, ≤ 1 MiB; ≤ {MAX_RATIO}× the {} time", label(smallest)),
-                    within_read && ratio <= MAX_RATIO,
-                ),
+                Some(ratio) => {
+                    (format!("≤ 3 reads, ≤ 1 MiB; ≤ {MAX_RATIO}× the {} time", label(smallest)), within_read && ratio <= MAX_RATIO)
+                }
                 None => ("≤ 3 reads, ≤ 1 MiB".into(), within_read),
             };
             report.add(Row {
@@ -158,9 +157,7 @@ pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Repo
         let _ = tokio::fs::remove_file(&path).await;
         let text = String::from_utf8_lossy(&output.stdout);
         let fields: Vec<&str> = text.split_whitespace().collect();
-        let [scan, read, rss, verdict] = fields[..] else {
-            bail!("pdf-scan said {text:?} ({})", String::from_utf8_lossy(&output.stderr))
-        };
+        let [scan, read, rss, verdict] = fields[..] else { bail!("pdf-scan said {text:?} ({})", String::from_utf8_lossy(&output.stderr)) };
         let (scan, read, rss_mib): (f64, f64, f64) = (scan.parse()?, read.parse()?, rss.parse::<f64>()? / 1024.0);
         let mb = size as f64 / 1e6;
         report.add(Row {
@@ -222,7 +219,14 @@ async fn place(stack: &Stack, owner: &str, family: Family, size: u64) -> anyhow:
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let kept = stack.clients.s3().head_object().bucket(&stack.bucket).key(&key).send().await.is_ok();
-    let object = ObjectCreated { event_name: "ObjectCreated:Put", bucket: stack.bucket.clone(), key: key.clone(), size, etag: String::new(), version_id: None };
+    let object = ObjectCreated {
+        event_name: "ObjectCreated:Put",
+        bucket: stack.bucket.clone(),
+        key: key.clone(),
+        size,
+        etag: String::new(),
+        version_id: None,
+    };
     Ok(Placed { event: sluice_local::events::s3_event(&object), key, size, kept })
 }
 

@@ -112,10 +112,7 @@ impl Scale {
 
 /// Scratch files (the benchmark's big inputs), removed at the end.
 pub fn scratch_dir() -> PathBuf {
-    std::env::var_os("SLUICE_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("bench-scratch")
+    std::env::var_os("SLUICE_STATE_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("bench-scratch")
 }
 
 #[tokio::main]
@@ -129,45 +126,30 @@ async fn main() -> anyhow::Result<()> {
     let mut opts = StackOptions::from_process_env(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
     opts.web_dir = None;
     // Room for the 48 GiB upload of the signing benchmark and every run's bytes.
-    opts.extra_env = vec![
-        ("MAX_FILE_SIZE".into(), (50 * GIB).to_string()),
-        ("USER_QUOTA_BYTES".into(), (1024 * GIB).to_string()),
-    ];
-    let stack = Stack::start(opts)
-        .await
-        .map_err(|e| anyhow::anyhow!("the local stack did not start: {e}"))?;
+    opts.extra_env = vec![("MAX_FILE_SIZE".into(), (50 * GIB).to_string()), ("USER_QUOTA_BYTES".into(), (1024 * GIB).to_string())];
+    let stack = Stack::start(opts).await.map_err(|e| anyhow::anyhow!("the local stack did not start: {e}"))?;
     std::fs::create_dir_all(scratch_dir())?;
 
     let mut report = Report::new(&scale);
     if wanted(Bench::ColdStart) {
         eprintln!("bench: cold start…");
-        cold_start::run(&stack, &args.bin_dir, &scale, &mut report)
-            .await
-            .context("cold start")?;
+        cold_start::run(&stack, &args.bin_dir, &scale, &mut report).await.context("cold start")?;
     }
     if wanted(Bench::Signing) {
         eprintln!("bench: signing…");
-        signing::run(&stack, &scale, &mut report)
-            .await
-            .context("signing")?;
+        signing::run(&stack, &scale, &mut report).await.context("signing")?;
     }
     if wanted(Bench::Inspection) {
         eprintln!("bench: inspection…");
-        inspection::run(&stack, &args.bin_dir, &scale, &mut report)
-            .await
-            .context("inspection")?;
+        inspection::run(&stack, &args.bin_dir, &scale, &mut report).await.context("inspection")?;
     }
     if wanted(Bench::Persist) {
         eprintln!("bench: persist…");
-        persist_rate::run(&stack, &scale, &mut report)
-            .await
-            .context("persist")?;
+        persist_rate::run(&stack, &scale, &mut report).await.context("persist")?;
     }
     if wanted(Bench::Upload) {
         eprintln!("bench: end-to-end upload…");
-        upload::run(&stack, &args.bin_dir, &scale, &mut report)
-            .await
-            .context("end-to-end upload")?;
+        upload::run(&stack, &args.bin_dir, &scale, &mut report).await.context("end-to-end upload")?;
     }
     let _ = std::fs::remove_dir_all(scratch_dir());
 

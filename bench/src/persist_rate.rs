@@ -27,16 +27,9 @@ pub async fn run(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::R
     let (ours, failures) = persist_rate(stack, &owner, scale).await?;
     let theirs = pgbench_tps(stack, &owner, scale).await?;
     let ratio = ours / theirs;
-    let failed = if failures == 0 {
-        String::new()
-    } else {
-        format!(" ({failures} reported failed)")
-    };
+    let failed = if failures == 0 { String::new() } else { format!(" ({failures} reported failed)") };
     report.add(Row {
-        bench: format!(
-            "Persist: verdicts/s into Postgres, batches of {BATCH}, {} instances",
-            scale.concurrency
-        ),
+        bench: format!("Persist: verdicts/s into Postgres, batches of {BATCH}, {} instances", scale.concurrency),
         ours: format!("{ours:.0} msgs/s{failed}"),
         reference: format!("pgbench, 1-row INSERT per transaction: {theirs:.0} TPS"),
         ratio: Some(ratio),
@@ -75,21 +68,13 @@ fn batches(owner: &str, bucket: &str, messages: usize) -> VecDeque<SqsEvent> {
 
 /// Answers messages per second and how many were reported failed.
 async fn persist_rate(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Result<(f64, usize)> {
-    let queue = Arc::new(Mutex::new(batches(
-        owner,
-        &stack.bucket,
-        scale.persist_messages,
-    )));
+    let queue = Arc::new(Mutex::new(batches(owner, &stack.bucket, scale.persist_messages)));
     let env = Env::from_pairs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut instances = Vec::new();
     for _ in 0..scale.concurrency {
         let instance = persist::Persist::from_env(&env, &stack.clients)?;
         // A warm instance: its connection is already open.
-        instance
-            .db
-            .client()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        instance.db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         instances.push(instance);
     }
     let started = Instant::now();
@@ -103,13 +88,8 @@ async fn persist_rate(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Resu
                     let Some(batch) = queue.lock().unwrap().pop_front() else {
                         return anyhow::Ok(failures);
                     };
-                    let answer =
-                        persist::handle(&instance, LambdaEvent::new(batch, Context::default()))
-                            .await;
-                    failures += answer
-                        .map_err(|e| anyhow::anyhow!("persist failed: {e}"))?
-                        .batch_item_failures
-                        .len();
+                    let answer = persist::handle(&instance, LambdaEvent::new(batch, Context::default())).await;
+                    failures += answer.map_err(|e| anyhow::anyhow!("persist failed: {e}"))?.batch_item_failures.len();
                 }
             })
         })
@@ -120,22 +100,11 @@ async fn persist_rate(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Resu
     }
     let elapsed = started.elapsed().as_secs_f64();
 
-    let db = sluice_shared::db::connect(&stack.database_url)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = sluice_shared::db::connect(&stack.database_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let owner_id = uuid::Uuid::parse_str(owner)?;
-    let rows: i64 = db
-        .query_one(
-            "SELECT count(*) FROM files WHERE owner_id = $1",
-            &[&owner_id],
-        )
-        .await?
-        .get(0);
+    let rows: i64 = db.query_one("SELECT count(*) FROM files WHERE owner_id = $1", &[&owner_id]).await?.get(0);
     if rows as usize + failures != scale.persist_messages {
-        bail!(
-            "{rows} rows in files after {} messages ({failures} reported failed)",
-            scale.persist_messages
-        );
+        bail!("{rows} rows in files after {} messages ({failures} reported failed)", scale.persist_messages);
     }
     Ok((scale.persist_messages as f64 / elapsed, failures))
 }
@@ -143,13 +112,8 @@ async fn persist_rate(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Resu
 /// pgbench's TPS for one INSERT per transaction into a copy of `files`
 /// (same columns, checks and indexes; no foreign key).
 async fn pgbench_tps(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Result<f64> {
-    let db = sluice_shared::db::connect(&stack.database_url)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    db.batch_execute(
-        "DROP TABLE IF EXISTS bench_inserts; CREATE TABLE bench_inserts (LIKE files INCLUDING ALL)",
-    )
-    .await?;
+    let db = sluice_shared::db::connect(&stack.database_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    db.batch_execute("DROP TABLE IF EXISTS bench_inserts; CREATE TABLE bench_inserts (LIKE files INCLUDING ALL)").await?;
     let script = crate::scratch_dir().join("pgbench-insert.sql");
     std::fs::write(
         &script,
@@ -160,29 +124,11 @@ async fn pgbench_tps(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Resul
             bucket = stack.bucket
         ),
     )?;
-    let port = std::env::var("SLUICE_PG_PORT")
-        .context("SLUICE_PG_PORT is not set; run under scripts/stack.sh")?;
-    let database = stack
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let port = std::env::var("SLUICE_PG_PORT").context("SLUICE_PG_PORT is not set; run under scripts/stack.sh")?;
+    let database = stack.database_url.rsplit('/').next().unwrap_or_default().to_string();
     let clients = scale.concurrency.to_string();
     let output = tokio::process::Command::new(pgbench()?)
-        .args([
-            "-n",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "postgres",
-            "-c",
-            &clients,
-            "-j",
-            &clients,
-        ])
+        .args(["-n", "-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-c", &clients, "-j", &clients])
         .args(["-T", &scale.pgbench_seconds.to_string(), "-f"])
         .arg(&script)
         .arg(&database)
@@ -191,21 +137,11 @@ async fn pgbench_tps(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Resul
         .context("running pgbench")?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!(
-            "pgbench failed: {}{}",
-            text,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("pgbench failed: {}{}", text, String::from_utf8_lossy(&output.stderr));
     }
     let _ = db.batch_execute("DROP TABLE bench_inserts").await;
     text.lines()
-        .find_map(|line| {
-            line.strip_prefix("tps = ")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .find_map(|line| line.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
         .with_context(|| format!("no `tps = ` line in pgbench's output:\n{text}"))
 }
 

@@ -24,18 +24,11 @@ pub struct Report {
 
 impl Report {
     pub fn new(scale: &Scale) -> Self {
-        Self {
-            smoke: scale.smoke,
-            concurrency: scale.concurrency,
-            rows: Vec::new(),
-        }
+        Self { smoke: scale.smoke, concurrency: scale.concurrency, rows: Vec::new() }
     }
 
     pub fn add(&mut self, row: Row) {
-        eprintln!(
-            "bench: {} | {} | {} | {}",
-            row.bench, row.ours, row.reference, row.target
-        );
+        eprintln!("bench: {} | {} | {} | {}", row.bench, row.ours, row.reference, row.target);
         self.rows.push(row);
     }
 
@@ -43,16 +36,9 @@ impl Report {
         let mut out = String::from("# Sluice benchmark results\n\n");
         let _ = writeln!(out, "- Run: {} UTC, commit {}", now_utc(), git_commit());
         let _ = writeln!(out, "- Machine: {} CPU(s), {}", cpus(), cpu_model());
-        let _ = writeln!(
-            out,
-            "- Concurrency of HTTP, persist and upload clients: {}",
-            self.concurrency
-        );
+        let _ = writeln!(out, "- Concurrency of HTTP, persist and upload clients: {}", self.concurrency);
         if self.smoke {
-            let _ = writeln!(
-                out,
-                "- **Smoke run** (tiny sizes, debug binaries): proves the harness, the figures mean nothing."
-            );
+            let _ = writeln!(out, "- **Smoke run** (tiny sizes, debug binaries): proves the harness, the figures mean nothing.");
         }
         out.push_str("\n| Benchmark | Sluice | Reference | Ratio | Target | Met |\n|---|---|---|---|---|---|\n");
         for row in &self.rows {
@@ -69,22 +55,14 @@ impl Report {
                 Some(false) => "**no**",
                 None => "—",
             };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                row.bench, row.ours, row.reference, ratio, row.target, met
-            );
+            let _ = writeln!(out, "| {} | {} | {} | {} | {} | {} |", row.bench, row.ours, row.reference, ratio, row.target, met);
         }
         out
     }
 }
 
 pub fn ms(seconds: f64) -> String {
-    if seconds < 0.01 {
-        format!("{:.2} ms", seconds * 1e3)
-    } else {
-        format!("{:.1} ms", seconds * 1e3)
-    }
+    if seconds < 0.01 { format!("{:.2} ms", seconds * 1e3) } else { format!("{:.1} ms", seconds * 1e3) }
 }
 
 pub fn megabytes(bytes: u64) -> String {
@@ -106,35 +84,22 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
 }
 
 fn now_utc() -> String {
-    let output = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M"])
-        .output();
-    output
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    let output = std::process::Command::new("date").args(["-u", "+%Y-%m-%d %H:%M"]).output();
+    output.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
 }
 
 fn git_commit() -> String {
-    let output = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output();
-    output
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    let output = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output();
+    output.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
 }
 
 fn cpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1));
+    let model = info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1));
     model.map(str::trim).unwrap_or("unknown CPU").to_string()
 }
 

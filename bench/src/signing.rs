@@ -54,9 +54,7 @@ async fn in_process(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow
             verdict_stored: false,
         };
         let parts: Vec<_> = plan.parts().map(|part| (part, None)).collect();
-        let urls = presign::sign_parts(&stack.api.presign, &session, &parts)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let urls = presign::sign_parts(&stack.api.presign, &session, &parts).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         times.push(started.elapsed().as_secs_f64());
         if urls.len() != plan.part_count as usize {
             bail!("{} URLs signed for {} parts", urls.len(), plan.part_count);
@@ -67,11 +65,7 @@ async fn in_process(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow
     let size = scale.sign_upload_size as f64 / GIB as f64;
     report.add(Row {
         bench: format!("Signing: plan + sign a {size:.0} GiB upload in-process"),
-        ours: format!(
-            "{} for {part_count} part URLs ({:.1} µs each)",
-            ms(time),
-            time * 1e6 / part_count as f64
-        ),
+        ours: format!("{} for {part_count} part URLs ({:.1} µs each)", ms(time), time * 1e6 / part_count as f64),
         reference: "—".into(),
         ratio: None,
         target: format!("10,000 parts ≤ {}", ms(MAX_SIGN_ALL)),
@@ -91,40 +85,20 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
     let token = user.token.clone();
 
     let start = json!({ "fileName": "video.mp4", "size": 48 * GIB, "contentType": "video/mp4" });
-    let upload = api
-        .call(reqwest::Method::POST, "/uploads", Some(&token), Some(start))
-        .await?;
+    let upload = api.call(reqwest::Method::POST, "/uploads", Some(&token), Some(start)).await?;
     let part_count = upload["partCount"].as_u64().context("no partCount")? as u32;
-    let parts_url = format!(
-        "{}/uploads/{}/parts",
-        stack.api_url,
-        upload["fileId"].as_str().context("no fileId")?
-    );
+    let parts_url = format!("{}/uploads/{}/parts", stack.api_url, upload["fileId"].as_str().context("no fileId")?);
     let native = hammer(scale, |call| {
         let first = (call * PARTS_PER_CALL) % part_count + 1;
         let count = PARTS_PER_CALL.min(part_count - first + 1);
-        api.http
-            .get(&parts_url)
-            .query(&[("first", first), ("count", count)])
-            .bearer_auth(&token)
+        api.http.get(&parts_url).query(&[("first", first), ("count", count)]).bearer_auth(&token)
     })
     .await?;
 
-    let create =
-        json!({ "filename": "video.mp4", "type": "video/mp4", "metadata": { "size": 48 * GIB } });
-    let ours = api
-        .call(
-            reqwest::Method::POST,
-            "/s3/multipart",
-            Some(&token),
-            Some(create),
-        )
-        .await?;
+    let create = json!({ "filename": "video.mp4", "type": "video/mp4", "metadata": { "size": 48 * GIB } });
+    let ours = api.call(reqwest::Method::POST, "/s3/multipart", Some(&token), Some(create)).await?;
     let ours_url = companion_part_url(&stack.api_url, &ours)?;
-    let compatible = hammer(scale, |call| {
-        api.http.get(ours_url(call)).bearer_auth(&token)
-    })
-    .await?;
+    let compatible = hammer(scale, |call| api.http.get(ours_url(call)).bearer_auth(&token)).await?;
 
     let companion = Companion::start(stack).await?;
     let create = json!({ "filename": "video.mp4", "type": "video/mp4", "metadata": {} });
@@ -149,31 +123,17 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
     drop(companion);
 
     for (rate, how, target) in [
-        (
-            &native,
-            format!("our parts route, {PARTS_PER_CALL} per call"),
-            Some(MIN_HTTP_RATIO),
-        ),
-        (
-            &compatible,
-            "our Companion-compatible route, 1 per call".to_string(),
-            None,
-        ),
+        (&native, format!("our parts route, {PARTS_PER_CALL} per call"), Some(MIN_HTTP_RATIO)),
+        (&compatible, "our Companion-compatible route, 1 per call".to_string(), None),
     ] {
         let ratio = rate.per_second / reference.per_second;
         let errors = rate.errors + reference.errors;
         report.add(Row {
-            bench: format!(
-                "Signing: part URLs/s over HTTP, {} clients, {how}",
-                scale.concurrency
-            ),
+            bench: format!("Signing: part URLs/s over HTTP, {} clients, {how}", scale.concurrency),
             ours: format!("{:.0}/s{}", rate.per_second, rate.error_note()),
             reference: reference_text.clone(),
             ratio: Some(ratio),
-            target: target.map_or_else(
-                || "— (Uppy's protocol)".to_string(),
-                |t| format!("≥ {t}× Companion"),
-            ),
+            target: target.map_or_else(|| "— (Uppy's protocol)".to_string(), |t| format!("≥ {t}× Companion")),
             met: target.map(|t| errors == 0 && ratio >= t),
         });
     }
@@ -182,18 +142,10 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
 
 /// Part `n`'s URL on a Companion-shaped route, cycling through 10,000 parts.
 fn companion_part_url(base: &str, upload: &Value) -> anyhow::Result<impl Fn(u32) -> String + use<>> {
-    let upload_id = upload["uploadId"]
-        .as_str()
-        .context("no uploadId")?
-        .to_string();
+    let upload_id = upload["uploadId"].as_str().context("no uploadId")?.to_string();
     let key: String = url_encode(upload["key"].as_str().context("no key")?);
     let base = base.to_string();
-    Ok(move |call: u32| {
-        format!(
-            "{base}/s3/multipart/{upload_id}/{}?key={key}",
-            call % 10_000 + 1
-        )
-    })
+    Ok(move |call: u32| format!("{base}/s3/multipart/{upload_id}/{}?key={key}", call % 10_000 + 1))
 }
 
 fn url_encode(value: &str) -> String {
@@ -207,21 +159,14 @@ struct Rate {
 
 impl Rate {
     fn error_note(&self) -> String {
-        if self.errors == 0 {
-            String::new()
-        } else {
-            format!(" ({} errors)", self.errors)
-        }
+        if self.errors == 0 { String::new() } else { format!(" ({} errors)", self.errors) }
     }
 }
 
 /// The `call`-th request from `request`, as fast as `concurrency` clients
 /// can for the scale's time; counts the part URLs in the answers (`url`,
 /// or each of `parts[].url`).
-async fn hammer(
-    scale: &Scale,
-    request: impl Fn(u32) -> reqwest::RequestBuilder,
-) -> anyhow::Result<Rate> {
+async fn hammer(scale: &Scale, request: impl Fn(u32) -> reqwest::RequestBuilder) -> anyhow::Result<Rate> {
     let next_call = AtomicU32::new(0);
     let (signed, errors) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
@@ -235,9 +180,7 @@ async fn hammer(
             };
             let urls = match answer {
                 Some(body) if body["url"].is_string() => 1,
-                Some(body) => body["parts"].as_array().map_or(0, |parts| {
-                    parts.iter().filter(|p| p["url"].is_string()).count() as u64
-                }),
+                Some(body) => body["parts"].as_array().map_or(0, |parts| parts.iter().filter(|p| p["url"].is_string()).count() as u64),
                 None => 0,
             };
             if urls == 0 {
@@ -248,10 +191,7 @@ async fn hammer(
     };
     futures::future::join_all((0..scale.concurrency).map(|_| client())).await;
     let elapsed = started.elapsed().as_secs_f64();
-    Ok(Rate {
-        per_second: signed.load(Ordering::Relaxed) as f64 / elapsed,
-        errors: errors.load(Ordering::Relaxed),
-    })
+    Ok(Rate { per_second: signed.load(Ordering::Relaxed) as f64 / elapsed, errors: errors.load(Ordering::Relaxed) })
 }
 
 /// `@uppy/companion` (bench/companion) on loopback, on the stack's S3.
@@ -264,19 +204,13 @@ struct Companion {
 impl Companion {
     async fn start(stack: &Stack) -> anyhow::Result<Self> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/companion");
-        if !std::path::Path::new(dir)
-            .join("node_modules/@uppy/companion")
-            .is_dir()
-        {
+        if !std::path::Path::new(dir).join("node_modules/@uppy/companion").is_dir() {
             bail!("{dir}/node_modules is missing; run `make setup` (it runs npm ci there)");
         }
         let mut process = tokio::process::Command::new("node")
             .arg("server.mjs")
             .current_dir(dir)
-            .env(
-                "COMPANION_FILE_PATH",
-                crate::scratch_dir().join("companion"),
-            )
+            .env("COMPANION_FILE_PATH", crate::scratch_dir().join("companion"))
             .env("COMPANION_S3_ENDPOINT", &stack.s3_url)
             .env("COMPANION_S3_BUCKET", &stack.bucket)
             .env("COMPANION_S3_REGION", sluice_local::events::REGION)
@@ -290,8 +224,7 @@ impl Companion {
             .spawn()
             .context("starting node bench/companion/server.mjs")?;
         let pid = process.id().context("Companion ended at once")?;
-        let mut lines =
-            tokio::io::BufReader::new(process.stdout.take().context("no stdout")?).lines();
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().context("no stdout")?).lines();
         let port = tokio::time::timeout(Duration::from_secs(60), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(port) = line.strip_prefix("listening ") {
@@ -306,10 +239,6 @@ impl Companion {
         .context("Companion did not start listening within 60 s")?;
         // Companion logs each request to stdout; keep reading so it never blocks.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            url: format!("http://127.0.0.1:{port}"),
-            pid,
-            _process: process,
-        })
+        Ok(Self { url: format!("http://127.0.0.1:{port}"), pid, _process: process })
     }
 }

@@ -25,12 +25,7 @@ use crate::{KIB, MIB, Scale};
 const MIN_RATIO: f64 = 0.8;
 const MAX_P50: f64 = 0.250;
 
-pub async fn run(
-    stack: &Stack,
-    bin_dir: &Path,
-    scale: &Scale,
-    report: &mut Report,
-) -> anyhow::Result<()> {
+pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
     throughput(stack, bin_dir, scale, report).await?;
     latency(stack, scale, report).await
 }
@@ -39,12 +34,7 @@ fn mb_per_s(bytes: u64, seconds: f64) -> String {
     format!("{:.0} MB/s", bytes as f64 / 1e6 / seconds)
 }
 
-async fn throughput(
-    stack: &Stack,
-    bin_dir: &Path,
-    scale: &Scale,
-    report: &mut Report,
-) -> anyhow::Result<()> {
+async fn throughput(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
     let file = crate::scratch_dir().join("upload.png");
     write_png(&file, scale.upload_size).await?;
     let cli = Cli::signed_up(stack, bin_dir).await?;
@@ -55,27 +45,15 @@ async fn throughput(
         ours.push(cli.upload(&file, scale.concurrency).await?);
     }
     let _ = tokio::fs::remove_file(&file).await;
-    let (ours_seconds, raw, raw_sha256) =
-        (median(&mut ours), median(&mut raw), median(&mut raw_sha256));
+    let (ours_seconds, raw, raw_sha256) = (median(&mut ours), median(&mut raw), median(&mut raw_sha256));
     let size = scale.upload_size as f64 / MIB as f64;
-    let bench = format!(
-        "Upload: {size:.0} MiB with `sluice upload`, {} parts in flight",
-        scale.concurrency
-    );
-    let ours = format!(
-        "{} ({})",
-        mb_per_s(scale.upload_size, ours_seconds),
-        ms(ours_seconds)
-    );
+    let bench = format!("Upload: {size:.0} MiB with `sluice upload`, {} parts in flight", scale.concurrency);
+    let ours = format!("{} ({})", mb_per_s(scale.upload_size, ours_seconds), ms(ours_seconds));
     let ratio = raw / ours_seconds;
     report.add(Row {
         bench: bench.clone(),
         ours: ours.clone(),
-        reference: format!(
-            "raw presigned part PUTs: {} ({})",
-            mb_per_s(scale.upload_size, raw),
-            ms(raw)
-        ),
+        reference: format!("raw presigned part PUTs: {} ({})", mb_per_s(scale.upload_size, raw), ms(raw)),
         ratio: Some(ratio),
         target: format!("≥ {:.0} % of raw", MIN_RATIO * 100.0),
         met: Some(ratio >= MIN_RATIO),
@@ -85,11 +63,7 @@ async fn throughput(
     report.add(Row {
         bench: format!("{bench}, against PUTs that also carry each part's SHA-256"),
         ours,
-        reference: format!(
-            "raw part PUTs with x-amz-checksum-sha256: {} ({})",
-            mb_per_s(scale.upload_size, raw_sha256),
-            ms(raw_sha256)
-        ),
+        reference: format!("raw part PUTs with x-amz-checksum-sha256: {} ({})", mb_per_s(scale.upload_size, raw_sha256), ms(raw_sha256)),
         ratio: Some(raw_sha256 / ours_seconds),
         target: "— (shows the API's share)".into(),
         met: None,
@@ -105,19 +79,12 @@ struct Cli {
 
 impl Cli {
     async fn signed_up(stack: &Stack, bin_dir: &Path) -> anyhow::Result<Self> {
-        let cli = Self {
-            bin: bin_dir.join("sluice"),
-            config: crate::scratch_dir().join("cli-config"),
-        };
+        let cli = Self { bin: bin_dir.join("sluice"), config: crate::scratch_dir().join("cli-config") };
         if !cli.bin.is_file() {
-            bail!(
-                "{} is missing; build it first (make bench does)",
-                cli.bin.display()
-            );
+            bail!("{} is missing; build it first (make bench does)", cli.bin.display());
         }
         let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-        cli.run(&["signup", "--api", &stack.api_url, "--email", &email])
-            .await?;
+        cli.run(&["signup", "--api", &stack.api_url, "--email", &email]).await?;
         Ok(cli)
     }
 
@@ -130,11 +97,7 @@ impl Cli {
             .output()
             .await?;
         if !output.status.success() {
-            bail!(
-                "sluice {args:?} failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
+            bail!("sluice {args:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
         }
         Ok(())
     }
@@ -143,14 +106,7 @@ impl Cli {
     async fn upload(&self, file: &Path, parallel: usize) -> anyhow::Result<f64> {
         let started = Instant::now();
         let file = file.to_string_lossy();
-        self.run(&[
-            "upload",
-            &file,
-            "--parallel",
-            &parallel.to_string(),
-            "--json",
-        ])
-        .await?;
+        self.run(&["upload", &file, "--parallel", &parallel.to_string(), "--json"]).await?;
         Ok(started.elapsed().as_secs_f64())
     }
 }
@@ -165,12 +121,7 @@ enum Checksums {
 
 /// The same bytes with the SDK's presigned UploadPart URLs and nothing
 /// else: create, sign, PUT `concurrency` parts at a time, complete.
-async fn raw_upload(
-    stack: &Stack,
-    file: &Path,
-    scale: &Scale,
-    checksums: Checksums,
-) -> anyhow::Result<f64> {
+async fn raw_upload(stack: &Stack, file: &Path, scale: &Scale, checksums: Checksums) -> anyhow::Result<f64> {
     let started = Instant::now();
     let s3 = stack.clients.s3();
     let key = format!("raw/{}.png", uuid::Uuid::new_v4());
@@ -194,13 +145,10 @@ async fn raw_upload(
             async move {
                 let number = part.get();
                 let mut reader = tokio::fs::File::open(&*file).await?;
-                reader
-                    .seek(std::io::SeekFrom::Start(u64::from(number - 1) * part_size))
-                    .await?;
+                reader.seek(std::io::SeekFrom::Start(u64::from(number - 1) * part_size)).await?;
                 let mut bytes = vec![0u8; plan.size_of(part) as usize];
                 reader.read_exact(&mut bytes).await?;
-                let sha256 = (checksums == Checksums::Sha256)
-                    .then(|| Sha256Checksum::of(&bytes).into_string());
+                let sha256 = (checksums == Checksums::Sha256).then(|| Sha256Checksum::of(&bytes).into_string());
                 let signed = s3
                     .upload_part()
                     .bucket(&stack.bucket)
@@ -210,9 +158,7 @@ async fn raw_upload(
                     .set_checksum_sha256(sha256.clone())
                     .presigned(presigning)
                     .await?;
-                let signed_sha256 = signed
-                    .headers()
-                    .find(|(name, _)| name.eq_ignore_ascii_case("x-amz-checksum-sha256"));
+                let signed_sha256 = signed.headers().find(|(name, _)| name.eq_ignore_ascii_case("x-amz-checksum-sha256"));
                 if signed_sha256.map(|(_, value)| value) != sha256.as_deref() {
                     bail!("the presigned part carries {signed_sha256:?}, not the SHA-256 asked for");
                 }
@@ -222,40 +168,22 @@ async fn raw_upload(
                 }
                 let resp = put.body(bytes).send().await?.error_for_status()?;
                 let etag = etag_of(&resp)?;
-                anyhow::Ok(
-                    CompletedPart::builder()
-                        .part_number(number as i32)
-                        .e_tag(etag)
-                        .build(),
-                )
+                anyhow::Ok(CompletedPart::builder().part_number(number as i32).e_tag(etag).build())
             }
         })
         .buffer_unordered(scale.concurrency);
-    let mut parts: Vec<CompletedPart> = puts
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let mut parts: Vec<CompletedPart> = puts.collect::<Vec<_>>().await.into_iter().collect::<anyhow::Result<_>>()?;
     parts.sort_by_key(|p| p.part_number);
     s3.complete_multipart_upload()
         .bucket(&stack.bucket)
         .key(&key)
         .upload_id(&upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
         .send()
         .await
         .map_err(|e| anyhow::anyhow!(sluice_shared::aws::describe(e)))?;
     let elapsed = started.elapsed().as_secs_f64();
-    let _ = s3
-        .delete_object()
-        .bucket(&stack.bucket)
-        .key(&key)
-        .send()
-        .await;
+    let _ = s3.delete_object().bucket(&stack.bucket).key(&key).send().await;
     Ok(elapsed)
 }
 
@@ -273,10 +201,7 @@ async fn latency(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::R
     let p50 = percentile(&mut latencies, 50.0);
     let p95 = percentile(&mut latencies, 95.0);
     report.add(Row {
-        bench: format!(
-            "Upload: complete → UPLOADED, {} uploads",
-            scale.latency_uploads
-        ),
+        bench: format!("Upload: complete → UPLOADED, {} uploads", scale.latency_uploads),
         ours: format!("p50 {}, p95 {}", ms(p50), ms(p95)),
         reference: "—".into(),
         ratio: None,
@@ -290,48 +215,24 @@ fn small_png(size: usize) -> Vec<u8> {
     sluice_shared::inspection::samples::png(size)
 }
 
-async fn complete_to_uploaded(
-    api: &Api,
-    user: &User,
-    bytes: &[u8],
-    i: usize,
-) -> anyhow::Result<f64> {
+async fn complete_to_uploaded(api: &Api, user: &User, bytes: &[u8], i: usize) -> anyhow::Result<f64> {
     let token = Some(user.token.as_str());
     let start = json!({ "fileName": format!("pic-{i}.png"), "size": bytes.len(), "contentType": "image/png", "mode": "multipart" });
-    let started = api
-        .call(Method::POST, "/uploads", token, Some(start))
-        .await?;
+    let started = api.call(Method::POST, "/uploads", token, Some(start)).await?;
     let file_id = started["fileId"].as_str().context("no fileId")?.to_string();
     let part = &started["parts"][0];
-    let mut put = api
-        .http
-        .put(part["url"].as_str().context("no part URL")?)
-        .body(bytes.to_vec());
+    let mut put = api.http.put(part["url"].as_str().context("no part URL")?).body(bytes.to_vec());
     for (name, value) in part["headers"].as_object().into_iter().flatten() {
         put = put.header(name, value.as_str().unwrap_or_default());
     }
     let resp = put.send().await?.error_for_status()?;
     let etag = etag_of(&resp)?;
     let record = json!({ "parts": [{ "partNumber": 1, "etag": etag, "size": bytes.len() }] });
-    api.call(
-        Method::POST,
-        &format!("/uploads/{file_id}/chunks"),
-        token,
-        Some(record),
-    )
-    .await?;
-    api.call(
-        Method::POST,
-        &format!("/uploads/{file_id}/complete"),
-        token,
-        None,
-    )
-    .await?;
+    api.call(Method::POST, &format!("/uploads/{file_id}/chunks"), token, Some(record)).await?;
+    api.call(Method::POST, &format!("/uploads/{file_id}/complete"), token, None).await?;
     let completed = Instant::now();
     loop {
-        let file = api
-            .call(Method::GET, &format!("/files/{file_id}"), token, None)
-            .await;
+        let file = api.call(Method::GET, &format!("/files/{file_id}"), token, None).await;
         match file.as_ref().ok().and_then(|f| f["status"].as_str()) {
             Some("UPLOADED") => return Ok(completed.elapsed().as_secs_f64()),
             Some("FAILED") => bail!("{file_id} FAILED: {:?}", file),

@@ -47,37 +47,23 @@ fn every_benchmark_runs_and_reports_its_figures() {
         "Upload: complete → UPLOADED",
     ];
     for name in expected {
-        let row = rows
-            .iter()
-            .find(|r| r[0].starts_with(name) || r[0].contains(name))
-            .unwrap_or_else(|| panic!("no row {name:?} in\n{table}"));
+        let row =
+            rows.iter().find(|r| r[0].starts_with(name) || r[0].contains(name)).unwrap_or_else(|| panic!("no row {name:?} in\n{table}"));
         assert_eq!(row.len(), 6, "{row:?}");
-        assert!(
-            row[1].chars().any(|c| c.is_ascii_digit()),
-            "{name}: no figure of ours: {row:?}"
-        );
-        assert!(
-            !row[1].contains("NaN") && !row[1].contains("inf"),
-            "{name}: {row:?}"
-        );
+        assert!(row[1].chars().any(|c| c.is_ascii_digit()), "{name}: no figure of ours: {row:?}");
+        assert!(!row[1].contains("NaN") && !row[1].contains("inf"), "{name}: {row:?}");
         assert!(!row[1].contains("error"), "{name}: {row:?}");
     }
     // Rows compared with a reference carry a finite ratio.
     for row in rows.iter().filter(|r| r[2] != "—") {
-        let ratio: f64 = row[3]
-            .trim_end_matches('×')
-            .parse()
-            .unwrap_or_else(|_| panic!("{row:?}"));
+        let ratio: f64 = row[3].trim_end_matches('×').parse().unwrap_or_else(|_| panic!("{row:?}"));
         assert!(ratio.is_finite() && ratio > 0.0, "{row:?}");
     }
     // Inspection reads bounded ranges of the object, whatever its size; the
     // local S3 counted the bytes, so this holds only if inspect asks for
     // ranges: the 2 MiB objects cost a head and a tail, not 2 MiB.
     for family in ["image (PNG)", "video (MP4, moov last)", "office (DOCX)"] {
-        let row = rows
-            .iter()
-            .find(|r| r[0].starts_with(&format!("Inspection: {family}, 2 MiB")))
-            .unwrap();
+        let row = rows.iter().find(|r| r[0].starts_with(&format!("Inspection: {family}, 2 MiB"))).unwrap();
         let (reads, kib) = row[1]
             .split_once(" reads, ")
             .map(|(n, rest)| (n.parse::<u32>().unwrap(), rest.split(" KiB").next().unwrap().parse::<f64>().unwrap()))

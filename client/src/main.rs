@@ -119,7 +119,11 @@ async fn upload(files: Vec<PathBuf>, parallel: u16, wait: bool, as_json: bool, k
     let api = signed_in().await?;
     let options = upload::Options { parallel: parallel.into(), wait };
     let in_flight = upload::InFlight::default();
-    let bars = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let bars = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
     let style = ProgressStyle::with_template("{msg:24!} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
         .expect("a valid template");
 

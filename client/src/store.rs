@@ -60,7 +60,9 @@ pub fn save_credentials(credentials: &Credentials) -> Result<()> {
 pub fn load_credentials() -> Result<Option<Credentials>> {
     let path = credentials_path()?;
     match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged; run `sluice login`", path.display()))?)),
+        Ok(bytes) => {
+            Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("{} is damaged; run `sluice login`", path.display()))?))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

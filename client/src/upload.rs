@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::api::{self, Api, Failure};
-use crate::store::{ResumeKey, Resumable};
+use crate::store::{Resumable, ResumeKey};
 
 /// Uploads started by this run and not yet complete, for Ctrl-C to cancel.
 pub type InFlight = Arc<Mutex<Vec<(String, ResumeKey)>>>;
@@ -65,10 +65,13 @@ async fn put_range(
     bar: &ProgressBar,
 ) -> Result<String, Failure> {
     let url = signed["url"].as_str().ok_or_else(|| Failure::Transient("the API gave no URL".into()))?;
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| Failure::Refused { status: 0, code: "io".into(), message: e.to_string() })?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(|e| Failure::Refused { status: 0, code: "io".into(), message: e.to_string() })?;
+    let mut file =
+        tokio::fs::File::open(path).await.map_err(|e| Failure::Refused { status: 0, code: "io".into(), message: e.to_string() })?;
+    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| Failure::Refused {
+        status: 0,
+        code: "io".into(),
+        message: e.to_string(),
+    })?;
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = {
         let (bar, sent) = (bar.clone(), sent.clone());
@@ -172,7 +175,9 @@ async fn put_part(api: &Api, file_id: &str, path: &Path, prepared: Prepared, bar
     })
     .await
     .map_err(|e| match e {
-        Failure::Refused { code, .. } if code == "bad_digest" => anyhow!("{} changed while it was being uploaded; run the command again", path.display()),
+        Failure::Refused { code, .. } if code == "bad_digest" => {
+            anyhow!("{} changed while it was being uploaded; run the command again", path.display())
+        }
         other => anyhow!("part {}: {other}", part.number),
     })?;
     Ok(Sent { part, sha256, etag })
@@ -185,7 +190,9 @@ async fn record(api: &Api, file_id: &str, sent: Vec<Sent>) -> Result<()> {
         .map(|Sent { part, sha256, etag }| json!({ "partNumber": part.number, "etag": etag, "size": part.len, "checksumSha256": sha256 }))
         .collect();
     let numbers: Vec<u32> = sent.iter().map(|s| s.part.number).collect();
-    api.post(&format!("/uploads/{file_id}/chunks"), json!({ "parts": chunks })).await.with_context(|| format!("recording parts {numbers:?}"))?;
+    api.post(&format!("/uploads/{file_id}/chunks"), json!({ "parts": chunks }))
+        .await
+        .with_context(|| format!("recording parts {numbers:?}"))?;
     Ok(())
 }
 

@@ -147,7 +147,11 @@ async fn a_part_that_fails_twice_is_retried_then_ls_download_and_rm_work() {
     assert!(output.status.success());
     let line = &json_lines(&output)[0];
     assert_eq!(line["status"], "UPLOADED", "{line}");
-    assert_eq!((stack.s3_probe.puts_of(1), stack.s3_probe.puts_of(2), stack.s3_probe.puts_of(3)), (1, 3, 1), "part 2 failed twice, then went up");
+    assert_eq!(
+        (stack.s3_probe.puts_of(1), stack.s3_probe.puts_of(2), stack.s3_probe.puts_of(3)),
+        (1, 3, 1),
+        "part 2 failed twice, then went up"
+    );
     let file_id = line["fileId"].as_str().unwrap();
 
     let listed = home.run(&["ls", "--json"]);

@@ -30,9 +30,7 @@ pub fn encode_key(key: &str) -> String {
 }
 
 fn now_iso() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// An `ObjectCreated:*` notification for one object.
@@ -74,10 +72,8 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> V
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect())
-                .unwrap_or_default();
+            let attributes: serde_json::Map<String, Value> =
+                m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect()).unwrap_or_default();
             json!({
                 "messageId": m.message_id(),
                 "receiptHandle": m.receipt_handle(),

@@ -116,8 +116,8 @@ pub async fn to_event(req: hyper::Request<Incoming>) -> Result<(&'static str, Va
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let method = parts.method.as_str().to_string();
-    let (route, params) = routes::find(&method, &path)
-        .ok_or_else(|| ApiError::new(404, "route_not_found", format!("no route for {method} {path}")))?;
+    let (route, params) =
+        routes::find(&method, &path).ok_or_else(|| ApiError::new(404, "route_not_found", format!("no route for {method} {path}")))?;
     let bytes = Limited::new(body, MAX_BODY_BYTES)
         .collect()
         .await

@@ -243,7 +243,16 @@ impl LocalS3 {
             .filter_map(|line| serde_json::from_str::<(String, String)>(line).ok())
             .collect();
         let versions = Mutex::new(Versions::open(&root));
-        Ok(Self { fs, probe: Arc::default(), root, notify, uploads: Mutex::new(HashMap::new()), keys: Mutex::new(keys), versions, version_writes: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            fs,
+            probe: Arc::default(),
+            root,
+            notify,
+            uploads: Mutex::new(HashMap::new()),
+            keys: Mutex::new(keys),
+            versions,
+            version_writes: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The internal key for `key`, recorded so listings can give `key` back.
@@ -292,14 +301,7 @@ impl LocalS3 {
         }
         let size = std::fs::metadata(self.root.join(bucket).join(internal_key(key))).map(|m| m.len()).unwrap_or_default();
         let etag = etag.map(|e| e.value().to_string()).unwrap_or_default();
-        let _ = self.notify.send(ObjectCreated {
-            event_name,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            size,
-            etag,
-            version_id,
-        });
+        let _ = self.notify.send(ObjectCreated { event_name, bucket: bucket.to_string(), key: key.to_string(), size, etag, version_id });
     }
 
     fn known_upload(&self, upload_id: &str) -> S3Result<()> {
@@ -550,10 +552,7 @@ impl S3 for LocalS3 {
 
     /// The uploads in progress in a bucket (under `prefix`), so a test can
     /// prove that cancelled and expired uploads leave nothing behind.
-    async fn list_multipart_uploads(
-        &self,
-        req: S3Request<ListMultipartUploadsInput>,
-    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    async fn list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let mut uploads: Vec<MultipartUpload> = self

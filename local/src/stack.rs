@@ -224,9 +224,7 @@ async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String, BoxErro
         .await
         .map_err(describe)?
         .attributes;
-    attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or_else(|| format!("{queue_url} has no ARN").into())
+    attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).ok_or_else(|| format!("{queue_url} has no ARN").into())
 }
 
 async fn create_resources(clients: &Clients, opts: &StackOptions, bucket: &str, table: &str) -> Result<(String, String, String), BoxError> {
@@ -343,7 +341,23 @@ impl Stack {
             tokio::spawn(poll_queue(clients.sqs(), queue_url.clone(), queue_arn, persist.clone())),
             tokio::spawn(sweep_on_schedule(sweeper.clone(), opts.sweep_every)),
         ];
-        Ok(Self { api_url, s3_url, database_url, bucket, table, queue_url, dlq_url, env, clients, api, inspect, persist, sweeper, s3_probe, tasks })
+        Ok(Self {
+            api_url,
+            s3_url,
+            database_url,
+            bucket,
+            table,
+            queue_url,
+            dlq_url,
+            env,
+            clients,
+            api,
+            inspect,
+            persist,
+            sweeper,
+            s3_probe,
+            tasks,
+        })
     }
 }
 
@@ -437,11 +451,7 @@ async fn poll_queue(sqs: aws_sdk_sqs::Client, queue_url: String, queue_arn: Stri
             .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
             .enumerate()
             .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone()?)
-                    .build()
-                    .ok()
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle.clone()?).build().ok()
             })
             .collect();
         if !done.is_empty()

@@ -49,14 +49,8 @@ pub struct Removed {
 
 impl Versions {
     pub fn open(root: &Path) -> Self {
-        let index = std::fs::read(root.join(INDEX))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        Self {
-            root: root.to_path_buf(),
-            index,
-        }
+        let index = std::fs::read(root.join(INDEX)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+        Self { root: root.to_path_buf(), index }
     }
 
     fn save(&self) {
@@ -90,26 +84,15 @@ impl Versions {
     }
 
     pub fn has(&self, bucket: &str, key: &str, version_id: &str) -> bool {
-        self.entry(bucket, key)
-            .is_some_and(|v| v.ids.iter().any(|id| id == version_id))
+        self.entry(bucket, key).is_some_and(|v| v.ids.iter().any(|id| id == version_id))
     }
 
     /// Records the object s3s-fs now holds at `stored_key` as a new version
     /// of `key`; answers its id.
-    pub fn snapshot(
-        &mut self,
-        bucket: &str,
-        key: &str,
-        stored_key: &str,
-        version_key: impl Fn(&str) -> String,
-    ) -> std::io::Result<String> {
+    pub fn snapshot(&mut self, bucket: &str, key: &str, stored_key: &str, version_key: impl Fn(&str) -> String) -> std::io::Result<String> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         self.link(bucket, stored_key, &version_key(&id))?;
-        let versions = self
-            .index
-            .keys
-            .entry(format!("{bucket}/{key}"))
-            .or_default();
+        let versions = self.index.keys.entry(format!("{bucket}/{key}")).or_default();
         versions.ids.push(id.clone());
         versions.current = Some(id.clone());
         self.save();
@@ -136,10 +119,7 @@ impl Versions {
     ) -> std::io::Result<Removed> {
         let name = format!("{bucket}/{key}");
         let Some(mut versions) = self.index.keys.get(&name).cloned() else {
-            return Ok(Removed {
-                was_current: false,
-                now_current: None,
-            });
+            return Ok(Removed { was_current: false, now_current: None });
         };
         self.unlink(bucket, &version_key(version_id))?;
         versions.ids.retain(|id| id != version_id);
@@ -158,24 +138,16 @@ impl Versions {
             self.index.keys.insert(name, versions);
         }
         self.save();
-        Ok(Removed {
-            was_current,
-            now_current,
-        })
+        Ok(Removed { was_current, now_current })
     }
 
     /// The object file and s3s-fs's two metadata files of a stored key.
     fn files(&self, bucket: &str, stored_key: &str) -> [PathBuf; 3] {
-        let (b, k) = (
-            URL_SAFE_NO_PAD.encode(bucket),
-            URL_SAFE_NO_PAD.encode(stored_key),
-        );
+        let (b, k) = (URL_SAFE_NO_PAD.encode(bucket), URL_SAFE_NO_PAD.encode(stored_key));
         [
             self.root.join(bucket).join(stored_key),
-            self.root
-                .join(format!(".bucket-{b}.object-{k}.metadata.json")),
-            self.root
-                .join(format!(".bucket-{b}.object-{k}.internal.json")),
+            self.root.join(format!(".bucket-{b}.object-{k}.metadata.json")),
+            self.root.join(format!(".bucket-{b}.object-{k}.internal.json")),
         ]
     }
 

@@ -49,7 +49,8 @@ async fn uppy_uploads_through_the_companion_routes_with_the_cookie_alone() {
     let client = Client::new(&stack);
     let user = client.new_user().await;
     // Uppy's default metadata: name and type, no size.
-    let create = json!({ "filename": "holiday photo.png", "type": "image/png", "metadata": { "name": "holiday photo.png", "type": "image/png" } });
+    let create =
+        json!({ "filename": "holiday photo.png", "type": "image/png", "metadata": { "name": "holiday photo.png", "type": "image/png" } });
     let (status, created) = uppy(&client, &user, "POST", "/multipart", Some(create)).await;
     assert_eq!(status, 200, "{created}");
     let upload_id = created["uploadId"].as_str().unwrap().to_string();
@@ -266,7 +267,14 @@ async fn an_undeclared_upload_holds_the_largest_file_until_complete_charges_what
     assert_eq!(status, 200);
     let file_id = cancelled.parse().unwrap();
     assert!(!stack.inspect.quota.resize(owner, file_id, max, u64::MAX).await.unwrap(), "nothing held, nothing charged");
-    let (status, answer) = uppy(&client, &user, "POST", &format!("/multipart/{cancelled}/complete"), Some(json!({ "parts": [{ "PartNumber": 1, "ETag": part }] }))).await;
+    let (status, answer) = uppy(
+        &client,
+        &user,
+        "POST",
+        &format!("/multipart/{cancelled}/complete"),
+        Some(json!({ "parts": [{ "PartNumber": 1, "ETag": part }] })),
+    )
+    .await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("upload_cancelled")), "{answer}");
     assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "only the stored file is charged");
 }

@@ -61,9 +61,7 @@ async fn the_same_s3_event_and_sqs_message_delivered_twice_leave_one_row() {
     let test_event = json!({ "Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.bucket });
     inspect::handle(&stack.inspect, LambdaEvent::new(test_event, Context::default())).await.unwrap();
     let gone = sluice_local::s3::ObjectCreated { key: format!("uploads/{}/{id}/nothing.png", user.id), ..created };
-    inspect::handle(&stack.inspect, LambdaEvent::new(sluice_local::events::s3_event(&gone), Context::default()))
-        .await
-        .unwrap();
+    inspect::handle(&stack.inspect, LambdaEvent::new(sluice_local::events::s3_event(&gone), Context::default())).await.unwrap();
     assert_eq!(client.wait_final(&user, &id).await["status"], "UPLOADED");
 }
 
@@ -232,7 +230,9 @@ async fn a_refused_file_whose_verdict_send_failed_ends_failed_on_inspects_retry(
 
     // It comes back before Lambda's retry (1 s later here).
     let mut create = sqs.create_queue().queue_name(&name);
-    for (attribute, value) in attributes.iter().filter(|(a, _)| matches!(a, QueueAttributeName::VisibilityTimeout | QueueAttributeName::RedrivePolicy)) {
+    for (attribute, value) in
+        attributes.iter().filter(|(a, _)| matches!(a, QueueAttributeName::VisibilityTimeout | QueueAttributeName::RedrivePolicy))
+    {
         create = create.attributes(attribute.clone(), value);
     }
     create.send().await.unwrap();
@@ -273,7 +273,12 @@ async fn an_unwritable_verdict_backs_off_and_garbage_goes_to_the_dlq_at_once() {
         db: sluice_shared::db::Db::new(sluice_shared::db::DbConfig::parse("postgres://postgres@127.0.0.1:9/nowhere", None, None).unwrap()),
         sessions: sluice_shared::sessions::SessionStore::new(stack.clients.dynamodb(), &stack.table),
         sqs: sqs.clone(),
-        settings: persist::PersistSettings { queue_url: queue.clone(), dead_letter_queue_url: dlq.clone(), retry_base_secs: 4, retry_max_secs: 60 },
+        settings: persist::PersistSettings {
+            queue_url: queue.clone(),
+            dead_letter_queue_url: dlq.clone(),
+            retry_base_secs: 4,
+            retry_max_secs: 60,
+        },
     };
     let file_id = uuid::Uuid::new_v4();
     let verdict = json!({

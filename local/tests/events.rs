@@ -60,11 +60,14 @@ async fn every_sample_event_is_handled_as_documented() {
     let numbers: Vec<u64> = more["parts"].as_array().unwrap().iter().map(|p| p["partNumber"].as_u64().unwrap()).collect();
     assert_eq!((numbers.first(), numbers.last(), numbers.len()), (Some(&101), Some(&200), 100));
 
-    let (status, summed) =
-        answer(presign::handle(&api.presign, api_event("presign-checksums", Some(token), &file_id)).await.unwrap());
+    let (status, summed) = answer(presign::handle(&api.presign, api_event("presign-checksums", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 200, "{summed}");
     let part = &summed["parts"][1];
-    assert_eq!((part["partNumber"].as_u64(), part["headers"]["x-amz-checksum-sha256"].as_str()), (Some(2), Some("hX5JQ0SmyBFQtd5m0rGlqSW8nIyxb/HGvXhXUfEd5aY=")), "{summed}");
+    assert_eq!(
+        (part["partNumber"].as_u64(), part["headers"]["x-amz-checksum-sha256"].as_str()),
+        (Some(2), Some("hX5JQ0SmyBFQtd5m0rGlqSW8nIyxb/HGvXhXUfEd5aY=")),
+        "{summed}"
+    );
     assert!(part["url"].as_str().unwrap().contains("x-amz-checksum-sha256"), "the checksum is a signed header: {part}");
 
     let (status, single) = answer(presign::handle(&api.presign, api_event("presign-single", Some(token), "")).await.unwrap());
@@ -88,7 +91,10 @@ async fn every_sample_event_is_handled_as_documented() {
 
     let (status, state) = answer(presign::handle(&api.presign, api_event("upload-state", Some(token), &file_id)).await.unwrap());
     assert_eq!(status, 200, "{state}");
-    assert_eq!(state["recordedParts"].as_array().map(|p| p.iter().map(|p| p["partNumber"].clone()).collect::<Vec<_>>()), Some(vec![1.into(), 2.into()]));
+    assert_eq!(
+        state["recordedParts"].as_array().map(|p| p.iter().map(|p| p["partNumber"].clone()).collect::<Vec<_>>()),
+        Some(vec![1.into(), 2.into()])
+    );
 
     let (status, refused) =
         answer(complete_upload::handle(&api.complete_upload, api_event("complete-upload", Some(token), &file_id)).await.unwrap());
@@ -100,7 +106,11 @@ async fn every_sample_event_is_handled_as_documented() {
 
     let (status, cancelled) =
         answer(complete_upload::handle(&api.complete_upload, api_event("cancel-upload", Some(token), &file_id)).await.unwrap());
-    assert_eq!((status, cancelled["status"].as_str(), cancelled["reason"].as_str()), (200, Some("FAILED"), Some("cancelled")), "{cancelled}");
+    assert_eq!(
+        (status, cancelled["status"].as_str(), cancelled["reason"].as_str()),
+        (200, Some("FAILED"), Some("cancelled")),
+        "{cancelled}"
+    );
 
     // inspect: the sample's key is URL-encoded; the object lives at the decoded key.
     let inspected_id = uuid::Uuid::new_v4().to_string();
@@ -118,7 +128,8 @@ async fn every_sample_event_is_handled_as_documented() {
         .send()
         .await
         .unwrap();
-    let swaps = [(SAMPLE_USER, user_id.as_str()), (SAMPLE_FILE, inspected_id.as_str()), ("sluice-uploads-123456789012", stack.bucket.as_str())];
+    let swaps =
+        [(SAMPLE_USER, user_id.as_str()), (SAMPLE_FILE, inspected_id.as_str()), ("sluice-uploads-123456789012", stack.bucket.as_str())];
     let event: Value = serde_json::from_str(&sample("inspect", &swaps)).unwrap();
     inspect::handle(&stack.inspect, LambdaEvent::new(event, Context::default())).await.unwrap();
     let client = Client::new(&stack);
@@ -136,12 +147,10 @@ async fn every_sample_event_is_handled_as_documented() {
     // inspected file need not be first: it must be listed, with its verdict.
     let entry = listed["files"].as_array().unwrap().iter().find(|f| f["fileId"].as_str() == Some(inspected_id.as_str()));
     assert_eq!(entry.map(|f| f["status"].clone()), Some("UPLOADED".into()), "{listed}");
-    let (status, download) =
-        answer(files::handle(&api.files, api_event("download-url", Some(token), &inspected_id)).await.unwrap());
+    let (status, download) = answer(files::handle(&api.files, api_event("download-url", Some(token), &inspected_id)).await.unwrap());
     assert_eq!(status, 200, "{download}");
     assert!(download["url"].as_str().unwrap().contains("response-content-disposition"), "{download}");
-    let (status, deleted) =
-        answer(files::handle(&api.files, api_event("delete-file", Some(token), &inspected_id)).await.unwrap());
+    let (status, deleted) = answer(files::handle(&api.files, api_event("delete-file", Some(token), &inspected_id)).await.unwrap());
     assert_eq!((status, deleted["deleted"].as_bool()), (200, Some(true)), "{deleted}");
 
     // sweeper: the scheduled event; nothing here has expired.

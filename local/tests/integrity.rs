@@ -162,8 +162,7 @@ async fn the_quota_holds_under_parallel_starts_and_comes_back() {
         client.call("POST", "/uploads", Some(&user.token), Some(request))
     });
     let answers = futures::future::join_all(starts).await;
-    let started: Vec<String> =
-        answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b["fileId"].as_str().unwrap().to_string()).collect();
+    let started: Vec<String> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b["fileId"].as_str().unwrap().to_string()).collect();
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 413).collect();
     assert_eq!((started.len(), refused.len()), (4, 6), "{answers:?}");
     let message = refused[0].1["error"]["message"].as_str().unwrap();

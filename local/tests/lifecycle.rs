@@ -36,8 +36,7 @@ async fn a_client_that_lost_its_place_resumes_with_only_the_missing_parts() {
     assert!(state["recordedParts"][0]["etag"].as_str().is_some_and(|e| !e.is_empty()));
 
     // The missing part, with a fresh URL from the parts route, and the upload completes.
-    let (status, fresh) =
-        client.call("GET", &format!("/uploads/{}/parts?first=2&count=1", upload.file_id), Some(&user.token), None).await;
+    let (status, fresh) = client.call("GET", &format!("/uploads/{}/parts?first=2&count=1", upload.file_id), Some(&user.token), None).await;
     assert_eq!(status, 200, "{fresh}");
     let url = fresh["parts"][0]["url"].as_str().unwrap();
     let part = &data[5 * MIB..10 * MIB];
@@ -133,8 +132,7 @@ async fn an_upload_nobody_finishes_is_swept_when_its_session_expires() {
 
     eventually(20, "the expired upload aborted in S3", || async { uploads_in_s3(&stack, &prefix).await.is_empty() }).await;
     let path = format!("/files/{}", upload.file_id);
-    eventually(20, "the file FAILED in Postgres", || async { client.call("GET", &path, Some(&user.token), None).await.0 == 200 })
-        .await;
+    eventually(20, "the file FAILED in Postgres", || async { client.call("GET", &path, Some(&user.token), None).await.0 == 200 }).await;
     let (_, file) = client.call("GET", &path, Some(&user.token), None).await;
     assert_eq!((file["status"].as_str(), file["reason"].as_str()), (Some("FAILED"), Some("expired")), "{file}");
 

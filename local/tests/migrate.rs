@@ -65,10 +65,8 @@ fn deps(database_url: &str) -> migrate::Migrate {
 
 async fn tables(database_url: &str) -> Vec<String> {
     let client = sluice_shared::db::connect(database_url).await.unwrap();
-    let rows = client
-        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", &[])
-        .await
-        .unwrap();
+    let rows =
+        client.query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1", &[]).await.unwrap();
     rows.iter().map(|r| r.get(0)).collect()
 }
 

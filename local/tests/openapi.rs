@@ -120,15 +120,21 @@ async fn every_route_answers_as_documented() {
         .expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "s.png", "size": png_small.len(), "contentType": "image/png" })))
         .await;
     let data = png(12 * MIB);
-    let multi = api
-        .expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "m.png", "size": data.len(), "contentType": "image/png" })))
-        .await;
+    let multi =
+        api.expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "m.png", "size": data.len(), "contentType": "image/png" }))).await;
     let doomed = api
-        .expect(201, "POST", "/uploads", t, Some(json!({ "fileName": "d.png", "size": 100, "contentType": "image/png", "mode": "multipart" })))
+        .expect(
+            201,
+            "POST",
+            "/uploads",
+            t,
+            Some(json!({ "fileName": "d.png", "size": 100, "contentType": "image/png", "mode": "multipart" })),
+        )
         .await;
     api.expect(400, "POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 0, "contentType": "image/png" }))).await;
     api.expect(401, "POST", "/uploads", None, Some(json!({ "fileName": "a.png", "size": 1, "contentType": "image/png" }))).await;
-    api.expect(413, "POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 6_000_000_000u64, "contentType": "image/png" }))).await;
+    api.expect(413, "POST", "/uploads", t, Some(json!({ "fileName": "a.png", "size": 6_000_000_000u64, "contentType": "image/png" })))
+        .await;
     api.expect(415, "POST", "/uploads", t, Some(json!({ "fileName": "a.sh", "size": 1, "contentType": "text/x-sh" }))).await;
     let (s, m, d) = (single["fileId"].as_str().unwrap(), multi["fileId"].as_str().unwrap(), doomed["fileId"].as_str().unwrap());
 
@@ -252,7 +258,8 @@ async fn every_route_answers_as_documented() {
     let bearer = format!("Bearer {token}");
     for (method, path) in operations(&doc) {
         let responses = &doc["paths"][&path][method.to_lowercase()]["responses"];
-        let concrete = path.replace("{fileId}", &nobody.to_string()).replace("{uploadId}", &nobody.to_string()).replace("{partNumber}", "1");
+        let concrete =
+            path.replace("{fileId}", &nobody.to_string()).replace("{uploadId}", &nobody.to_string()).replace("{partNumber}", "1");
         if responses.get("403").is_some() {
             let status = api.raw(&method, &concrete, &[("sec-fetch-site", "cross-site")], Some(("application/json", "{}"))).await;
             assert_eq!(status, 403, "{method} {path} from another site");
@@ -268,7 +275,9 @@ async fn every_route_answers_as_documented() {
     let mut exercised = BTreeSet::new();
     for (method, path, status, body) in api.calls.lock().unwrap().iter() {
         let operation = &doc["paths"][path][method.to_lowercase()];
-        let response = operation["responses"].get(status.to_string()).unwrap_or_else(|| panic!("{method} {path} answered {status}, which is not documented: {body}"));
+        let response = operation["responses"]
+            .get(status.to_string())
+            .unwrap_or_else(|| panic!("{method} {path} answered {status}, which is not documented: {body}"));
         let response = resolve(&doc, response);
         let mut schema = response["content"]["application/json"]["schema"].clone();
         schema["components"] = doc["components"].clone();

@@ -15,10 +15,7 @@ struct Outage;
 
 fn pg_ctl(action: &str) {
     let script = std::env::var("SLUICE_PG_CTL").expect("run with `make test`: SLUICE_PG_CTL");
-    let status = std::process::Command::new(script)
-        .arg(action)
-        .status()
-        .expect("pg-ctl runs");
+    let status = std::process::Command::new(script).arg(action).status().expect("pg-ctl runs");
     assert!(status.success(), "pg-ctl {action}");
 }
 
@@ -46,10 +43,7 @@ async fn messages_in(stack: &sluice_local::Stack, queue_url: &str) -> u64 {
         .await
         .unwrap();
     let attributes = answer.attributes.unwrap_or_default();
-    attributes
-        .get(&QueueAttributeName::ApproximateNumberOfMessages)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    attributes.get(&QueueAttributeName::ApproximateNumberOfMessages).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// Files uploaded while Postgres is down (single PUTs and a multipart, one
@@ -63,11 +57,7 @@ async fn every_file_uploaded_during_a_postgres_outage_reaches_its_final_state() 
         o.visibility_timeout_secs = visibility as u32;
         o.max_receive_count = max_receives as u32;
         o.sweep_every = Duration::from_secs(1);
-        for (name, value) in [
-            ("RECONCILE_AFTER_SECONDS", "3"),
-            ("PERSIST_RETRY_BASE_SECONDS", "1"),
-            ("PERSIST_RETRY_MAX_SECONDS", "1"),
-        ] {
+        for (name, value) in [("RECONCILE_AFTER_SECONDS", "3"), ("PERSIST_RETRY_BASE_SECONDS", "1"), ("PERSIST_RETRY_MAX_SECONDS", "1")] {
             o.extra_env.push((name.into(), value.into()));
         }
     })
@@ -81,54 +71,30 @@ async fn every_file_uploaded_during_a_postgres_outage_reaches_its_final_state() 
     let mut accepted = Vec::new();
     for i in 0..3 {
         let data = png(20 * 1024 + i);
-        let (id, status) = client
-            .upload_single(&user, &format!("photo{i}.png"), "image/png", &data)
-            .await;
+        let (id, status) = client.upload_single(&user, &format!("photo{i}.png"), "image/png", &data).await;
         assert_eq!(status, 200);
         accepted.push((id, data.len() as u64));
     }
     let big = png(6 * MIB);
-    accepted.push((
-        client.upload(&user, "big.png", "image/png", &big).await,
-        big.len() as u64,
-    ));
-    let (refused, status) = client
-        .upload_single(&user, "tool.png", "image/png", &elf(8 * 1024))
-        .await;
+    accepted.push((client.upload(&user, "big.png", "image/png", &big).await, big.len() as u64));
+    let (refused, status) = client.upload_single(&user, "tool.png", "image/png", &elf(8 * 1024)).await;
     assert_eq!(status, 200);
 
     // Well past visibility × maxReceiveCount: the first verdicts are in the DLQ.
     let outlasts = Duration::from_secs(3 * visibility * max_receives);
-    eventually(60, "verdicts to reach the DLQ", || async {
-        messages_in(&stack, &stack.dlq_url).await >= 5
-    })
-    .await;
+    eventually(60, "verdicts to reach the DLQ", || async { messages_in(&stack, &stack.dlq_url).await >= 5 }).await;
     tokio::time::sleep(outlasts.saturating_sub(started.elapsed())).await;
     drop(outage);
 
     let mut expected_used = 0;
     for (id, size) in &accepted {
         let file = client.wait_final(&user, id).await;
-        assert_eq!(
-            (file["status"].as_str(), file["size"].as_u64()),
-            (Some("UPLOADED"), Some(*size)),
-            "{file}"
-        );
+        assert_eq!((file["status"].as_str(), file["size"].as_u64()), (Some("UPLOADED"), Some(*size)), "{file}");
         expected_used += size;
     }
     let file = client.wait_final(&user, &refused).await;
     assert_eq!(file["status"], "FAILED", "{file}");
-    assert!(
-        file["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("forbidden_content"),
-        "{file}"
-    );
+    assert!(file["reason"].as_str().unwrap().starts_with("forbidden_content"), "{file}");
     let ledger = QuotaLedger::new(stack.clients.dynamodb(), &stack.table);
-    assert_eq!(
-        ledger.used(owner).await.unwrap(),
-        expected_used,
-        "exactly the accepted bytes stay charged"
-    );
+    assert_eq!(ledger.used(owner).await.unwrap(), expected_used, "exactly the accepted bytes stay charged");
 }

@@ -81,7 +81,18 @@ async fn the_local_s3_refuses_tampered_and_oversized_parts() {
     let url = &upload.urls[0];
     let tampered = {
         let (head, sig) = url.split_once("X-Amz-Signature=").unwrap();
-        let flipped: String = sig.chars().map(|c| if c == 'a' { 'b' } else if c == 'b' { 'a' } else { c }).collect();
+        let flipped: String = sig
+            .chars()
+            .map(|c| {
+                if c == 'a' {
+                    'b'
+                } else if c == 'b' {
+                    'a'
+                } else {
+                    c
+                }
+            })
+            .collect();
         assert_ne!(flipped, sig);
         format!("{head}X-Amz-Signature={flipped}")
     };
@@ -93,8 +104,16 @@ async fn the_local_s3_refuses_tampered_and_oversized_parts() {
     let resp = client.http.put(url).body(longer).send().await.unwrap();
     assert_eq!(resp.status(), 403, "a part larger than planned must be refused");
 
-    let parts = stack.clients.s3().list_parts().bucket(&stack.bucket).key(format!("uploads/{}/{}/p.png", user.id, upload.file_id))
-        .upload_id(upload_id(&upload)).send().await.unwrap();
+    let parts = stack
+        .clients
+        .s3()
+        .list_parts()
+        .bucket(&stack.bucket)
+        .key(format!("uploads/{}/{}/p.png", user.id, upload.file_id))
+        .upload_id(upload_id(&upload))
+        .send()
+        .await
+        .unwrap();
     assert!(parts.parts().is_empty(), "refused bodies must not be stored");
 
     let resp = client.http.put(url).body(data).send().await.unwrap();
@@ -166,7 +185,8 @@ async fn record_chunk_refuses_bad_parts_and_records_a_batch_all_or_nothing() {
     // A batch is checked whole before anything is written: part 1 is good,
     // part 2's size is not, so neither is recorded.
     let good = json!({ "partNumber": 1, "etag": "\"abc\"", "size": 5 * MIB });
-    let (status, body) = client.record_batch(&user, &upload, vec![good.clone(), json!({ "partNumber": 2, "etag": "\"abc\"", "size": MIB })]).await;
+    let (status, body) =
+        client.record_batch(&user, &upload, vec![good.clone(), json!({ "partNumber": 2, "etag": "\"abc\"", "size": MIB })]).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("part_size_mismatch")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().starts_with("part 2 "), "{body}");
     let (status, body) = client.record_batch(&user, &upload, vec![good.clone(), good.clone()]).await;
@@ -210,7 +230,11 @@ async fn old_clients_record_one_part_per_call_and_put_small_files_plainly() {
     let single = json!({ "partNumber": 1, "etag": etag, "size": 5 * MIB });
     let (status, body) = client.call("POST", &path, Some(&user.token), Some(single)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["partNumber"].as_u64(), body["recordedParts"].as_u64(), body["partCount"].as_u64()), (Some(1), Some(1), Some(3)), "{body}");
+    assert_eq!(
+        (body["partNumber"].as_u64(), body["recordedParts"].as_u64(), body["partCount"].as_u64()),
+        (Some(1), Some(1), Some(3)),
+        "{body}"
+    );
     assert_eq!(body["partNumbers"], json!([1]), "{body}");
     // A single part with a field missing says which.
     let (status, body) = client.call("POST", &path, Some(&user.token), Some(json!({ "partNumber": 2, "size": 5 * MIB }))).await;
@@ -228,7 +252,8 @@ async fn old_clients_record_one_part_per_call_and_put_small_files_plainly() {
     let (status, started) = client.call("POST", "/uploads", Some(&user.token), Some(request)).await;
     assert_eq!(status, 201, "{started}");
     assert!(started["headers"].as_object().unwrap().keys().all(|k| !k.starts_with("x-amz-meta")), "{started}");
-    let resp = client.http.put(started["url"].as_str().unwrap()).header("content-type", "image/png").body(small.clone()).send().await.unwrap();
+    let resp =
+        client.http.put(started["url"].as_str().unwrap()).header("content-type", "image/png").body(small.clone()).send().await.unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
     let file = client.wait_final(&user, started["fileId"].as_str().unwrap()).await;
     assert_eq!((file["status"].as_str(), file["kind"].as_str()), (Some("UPLOADED"), Some("IMAGE")), "{file}");

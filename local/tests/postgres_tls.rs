@@ -19,26 +19,10 @@ fn script() -> String {
 
 impl TlsPostgres {
     fn start() -> Self {
-        let dir = format!(
-            "/tmp/sluice-tls-pg-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let out = std::process::Command::new(script())
-            .args(["start", &dir])
-            .output()
-            .expect("tls-postgres.sh runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let port = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .lines()
-            .last()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let dir = format!("/tmp/sluice-tls-pg-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let out = std::process::Command::new(script()).args(["start", &dir]).output().expect("tls-postgres.sh runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let port = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap().parse().unwrap();
         Self { dir, port }
     }
 
@@ -53,21 +37,13 @@ impl TlsPostgres {
 
 impl Drop for TlsPostgres {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(script())
-            .args(["stop", &self.dir])
-            .status();
+        let _ = std::process::Command::new(script()).args(["stop", &self.dir]).status();
     }
 }
 
 async fn over_tls(url: &str) -> Result<bool, String> {
     let client = db::connect(url).await.map_err(|e| e.to_string())?;
-    let row = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.map_err(|e| e.to_string())?;
     Ok(row.get(0))
 }
 
@@ -76,42 +52,17 @@ async fn sslmode_is_honoured_and_the_pipeline_runs_over_tls() {
     let pg = TlsPostgres::start();
     let ca = pg.ca();
 
-    let plaintext = over_tls(&pg.url("localhost", "sslmode=disable"))
-        .await
-        .unwrap_err();
-    assert!(
-        plaintext.contains("no encryption"),
-        "the server refuses plaintext: {plaintext}"
-    );
-    assert_eq!(
-        over_tls(&pg.url("localhost", "sslmode=require")).await,
-        Ok(true),
-        "require: encrypted, unverified"
-    );
-    assert_eq!(
-        over_tls(&pg.url("localhost", "")).await,
-        Ok(true),
-        "no sslmode: prefer, which takes TLS when offered"
-    );
-    let unknown_ca = over_tls(&pg.url("localhost", "sslmode=verify-full"))
-        .await
-        .unwrap_err();
-    assert!(
-        unknown_ca.to_lowercase().contains("certificate"),
-        "the built-in RDS roots do not vouch for it: {unknown_ca}"
-    );
+    let plaintext = over_tls(&pg.url("localhost", "sslmode=disable")).await.unwrap_err();
+    assert!(plaintext.contains("no encryption"), "the server refuses plaintext: {plaintext}");
+    assert_eq!(over_tls(&pg.url("localhost", "sslmode=require")).await, Ok(true), "require: encrypted, unverified");
+    assert_eq!(over_tls(&pg.url("localhost", "")).await, Ok(true), "no sslmode: prefer, which takes TLS when offered");
+    let unknown_ca = over_tls(&pg.url("localhost", "sslmode=verify-full")).await.unwrap_err();
+    assert!(unknown_ca.to_lowercase().contains("certificate"), "the built-in RDS roots do not vouch for it: {unknown_ca}");
     let full = format!("sslmode=verify-full&sslrootcert={ca}");
     assert_eq!(over_tls(&pg.url("localhost", &full)).await, Ok(true));
     let wrong_name = over_tls(&pg.url("127.0.0.1", &full)).await.unwrap_err();
-    assert!(
-        wrong_name.to_lowercase().contains("certificate"),
-        "verify-full checks the host name: {wrong_name}"
-    );
-    assert_eq!(
-        over_tls(&pg.url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}"))).await,
-        Ok(true),
-        "verify-ca does not"
-    );
+    assert!(wrong_name.to_lowercase().contains("certificate"), "verify-full checks the host name: {wrong_name}");
+    assert_eq!(over_tls(&pg.url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}"))).await, Ok(true), "verify-ca does not");
 
     // The stack on it, verify-full: sign-up (auth), an upload (persist) and
     // the listing (files) all reach Postgres over TLS, or not at all.
@@ -121,22 +72,12 @@ async fn sslmode_is_honoured_and_the_pipeline_runs_over_tls() {
         o.pg_params = full.clone();
     })
     .await;
-    assert!(
-        stack.env["DATABASE_URL"].contains("sslmode=verify-full"),
-        "{}",
-        stack.env["DATABASE_URL"]
-    );
+    assert!(stack.env["DATABASE_URL"].contains("sslmode=verify-full"), "{}", stack.env["DATABASE_URL"]);
     let client = Client::new(&stack);
     let user = client.new_user().await;
-    let (id, status) = client
-        .upload_single(&user, "tls.png", "image/png", &png(10 * 1024))
-        .await;
+    let (id, status) = client.upload_single(&user, "tls.png", "image/png", &png(10 * 1024)).await;
     assert_eq!(status, 200);
     assert_eq!(client.wait_final(&user, &id).await["status"], "UPLOADED");
     let (status, listed) = client.call("GET", "/files", Some(&user.token), None).await;
-    assert_eq!(
-        (status.as_u16(), listed["files"][0]["fileId"].as_str()),
-        (200, Some(id.as_str())),
-        "{listed}"
-    );
+    assert_eq!((status.as_u16(), listed["files"][0]["fileId"].as_str()), (200, Some(id.as_str())), "{listed}");
 }

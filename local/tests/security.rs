@@ -109,7 +109,11 @@ async fn every_bad_token_is_refused_on_every_route_before_any_work() {
     assert_eq!(multipart_uploads(&stack).await, 1);
     assert_eq!(ledger.used(owner_id).await.unwrap(), 1000);
     let (status, state) = client.call("GET", &format!("/uploads/{}", upload.file_id), Some(&owner.token), None).await;
-    assert_eq!((status.as_u16(), state["stage"].as_str(), state["recordedParts"].as_array().map(Vec::len)), (200, Some("OPEN"), Some(0)), "{state}");
+    assert_eq!(
+        (status.as_u16(), state["stage"].as_str(), state["recordedParts"].as_array().map(Vec::len)),
+        (200, Some("OPEN"), Some(0)),
+        "{state}"
+    );
     let db = tokio_postgres::connect(&stack.database_url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(db.1);
     let rows: i64 = db.0.query_one("SELECT count(*) FROM files", &[]).await.unwrap().get(0);
@@ -147,7 +151,15 @@ async fn hostile_file_names_are_stored_safely_and_downloaded_under_their_own_nam
 
         // The key stays inside the user's folder, in plain ASCII.
         let (_, state) = client.call("GET", &format!("/uploads/{file_id}"), Some(&user.token), None).await;
-        let listed = stack.clients.s3().list_objects_v2().bucket(&stack.bucket).prefix(format!("uploads/{}/{file_id}/", user.id)).send().await.unwrap();
+        let listed = stack
+            .clients
+            .s3()
+            .list_objects_v2()
+            .bucket(&stack.bucket)
+            .prefix(format!("uploads/{}/{file_id}/", user.id))
+            .send()
+            .await
+            .unwrap();
         let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(keys.len(), 1, "{sent:?}: {keys:?} {state}");
         let segment = keys[0].rsplit('/').next().unwrap();

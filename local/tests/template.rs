@@ -32,10 +32,8 @@ fn read_template() -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
 #[test]
 fn every_route_is_in_the_template_and_back() {
     let (in_template, _) = read_template();
-    let in_table: BTreeSet<(String, String, String)> = ROUTES
-        .iter()
-        .map(|r| (r.function.to_string(), r.method.to_string(), r.path.to_string()))
-        .collect();
+    let in_table: BTreeSet<(String, String, String)> =
+        ROUTES.iter().map(|r| (r.function.to_string(), r.method.to_string(), r.path.to_string())).collect();
     assert_eq!(in_template, in_table);
 }
 
@@ -68,7 +66,11 @@ fn template_variables() -> std::collections::BTreeMap<String, BTreeSet<String>> 
         if let Some(v) = vars_indent {
             if indent > v && trimmed.contains(':') {
                 let name = trimmed.split(':').next().unwrap().to_string();
-                if in_globals { globals.insert(name); } else { current.1.insert(name); }
+                if in_globals {
+                    globals.insert(name);
+                } else {
+                    current.1.insert(name);
+                }
                 continue;
             }
             vars_indent = None;
@@ -94,8 +96,12 @@ fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
     let private = format!("{state}/jwt-private.pem");
     let public = format!("{state}/jwt-public.pem");
     let complete = [
-        ("UPLOAD_BUCKET", "b"), ("SESSIONS_TABLE", "t"), ("VERDICT_QUEUE_URL", "q"), ("VERDICT_DLQ_URL", "d"),
-        ("DATABASE_URL", "postgres://u@localhost/db"), ("JWT_PRIVATE_KEY_FILE", private.as_str()),
+        ("UPLOAD_BUCKET", "b"),
+        ("SESSIONS_TABLE", "t"),
+        ("VERDICT_QUEUE_URL", "q"),
+        ("VERDICT_DLQ_URL", "d"),
+        ("DATABASE_URL", "postgres://u@localhost/db"),
+        ("JWT_PRIVATE_KEY_FILE", private.as_str()),
         ("JWT_PUBLIC_KEY_FILE", public.as_str()),
     ];
     let clients = sluice_local::stack::local_clients("http://127.0.0.1:9", "http://127.0.0.1:9");
@@ -105,15 +111,60 @@ fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
         env.required_names()
     };
     vec![
-        ("auth", asked(&|env| { auth::Auth::from_env(env, &clients).unwrap(); })),
-        ("presign", asked(&|env| { presign::Presign::from_env(env, &clients).unwrap(); })),
-        ("record-chunk", asked(&|env| { record_chunk::RecordChunk::from_env(env, &clients).unwrap(); })),
-        ("complete-upload", asked(&|env| { complete_upload::CompleteUpload::from_env(env, &clients).unwrap(); })),
-        ("files", asked(&|env| { files::Files::from_env(env, &clients).unwrap(); })),
-        ("inspect", asked(&|env| { inspect::Inspect::from_env(env, &clients).unwrap(); })),
-        ("persist", asked(&|env| { persist::Persist::from_env(env, &clients).unwrap(); })),
-        ("migrate", asked(&|env| { migrate::Migrate::from_env(env).unwrap(); })),
-        ("sweeper", asked(&|env| { sweeper::Sweeper::from_env(env, &clients).unwrap(); })),
+        (
+            "auth",
+            asked(&|env| {
+                auth::Auth::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "presign",
+            asked(&|env| {
+                presign::Presign::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "record-chunk",
+            asked(&|env| {
+                record_chunk::RecordChunk::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "complete-upload",
+            asked(&|env| {
+                complete_upload::CompleteUpload::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "files",
+            asked(&|env| {
+                files::Files::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "inspect",
+            asked(&|env| {
+                inspect::Inspect::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "persist",
+            asked(&|env| {
+                persist::Persist::from_env(env, &clients).unwrap();
+            }),
+        ),
+        (
+            "migrate",
+            asked(&|env| {
+                migrate::Migrate::from_env(env).unwrap();
+            }),
+        ),
+        (
+            "sweeper",
+            asked(&|env| {
+                sweeper::Sweeper::from_env(env, &clients).unwrap();
+            }),
+        ),
     ]
 }
 
@@ -166,10 +217,20 @@ const CALLS: &[(&str, &[&str])] = &[
     ("signins.count(", &["dynamodb:UpdateItem", "dynamodb:PutItem"]),
     ("signins.clear(", &["dynamodb:DeleteItem"]),
     // The sweeper judges an object as inspect does (functions/inspect).
-    ("inspect::inspect_key(", &[
-        "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion", "kms:Decrypt",
-        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "sqs:SendMessage",
-    ]),
+    (
+        "inspect::inspect_key(",
+        &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:DeleteObject",
+            "s3:DeleteObjectVersion",
+            "kms:Decrypt",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "sqs:SendMessage",
+        ],
+    ),
     // QuotaLedger (shared/src/quota.rs): TransactWriteItems is authorised per item.
     ("quota.charge(", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]),
     ("quota.release(", &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
@@ -260,10 +321,8 @@ fn the_deploy_time_migration_lists_every_migration() {
 /// bucket: every route must match an API pattern, and every pattern a route.
 #[test]
 fn cloudfront_sends_every_route_to_the_api() {
-    let patterns: Vec<String> = template_text()
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- PathPattern:").map(|p| p.trim().to_string()))
-        .collect();
+    let patterns: Vec<String> =
+        template_text().lines().filter_map(|l| l.trim().strip_prefix("- PathPattern:").map(|p| p.trim().to_string())).collect();
     // CloudFront's patterns: `*` matches any run of characters, including `/`.
     let matches = |pattern: &str, path: &str| match pattern.strip_suffix('*') {
         Some(prefix) => path.starts_with(prefix),

@@ -21,10 +21,7 @@ pub struct Claims {
 }
 
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 pub struct TokenIssuer {
@@ -50,8 +47,7 @@ impl TokenIssuer {
             iat,
             exp: iat + self.ttl_secs,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
-            .map_err(|e| ApiError::unavailable("token signing", e))
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key).map_err(|e| ApiError::unavailable("token signing", e))
     }
 }
 
@@ -81,9 +77,8 @@ impl TokenVerifier {
     /// The caller of a request, from its bearer token or sign-in cookie.
     pub fn caller(&self, req: &Request) -> Result<Claims, ApiError> {
         crate::http::refuse_cross_site(req)?;
-        let token = crate::http::credentials(req).ok_or_else(|| {
-            ApiError::unauthorized("sign in first: send Authorization: Bearer <token> or the session cookie")
-        })?;
+        let token = crate::http::credentials(req)
+            .ok_or_else(|| ApiError::unauthorized("sign in first: send Authorization: Bearer <token> or the session cookie"))?;
         self.verify(&token)
     }
 }
@@ -102,10 +97,7 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
         let salt = SaltString::generate(&mut OsRng);
-        hasher()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::unavailable("password hashing", e))
+        hasher().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| ApiError::unavailable("password hashing", e))
     })
     .await
     .map_err(|e| ApiError::unavailable("password hashing", e))?

@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 
 pub use aws_config::SdkConfig;
+pub use aws_sdk_s3::config::SharedHttpClient;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
-pub use aws_sdk_s3::config::SharedHttpClient;
 
 use crate::config::{ConfigError, Env};
 
@@ -162,12 +162,20 @@ mod tests {
 
     #[tokio::test]
     async fn the_environments_region_and_credentials_are_what_the_clients_use() {
-        let pairs = [("AWS_REGION", "eu-west-3"), ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "secret"), ("AWS_SESSION_TOKEN", "token")];
+        let pairs = [
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ];
         let sdk = sdk_config(SdkSettings::from_env(&Env::from_pairs(pairs)).unwrap()).await;
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
         use aws_sdk_s3::config::ProvideCredentials;
         let credentials = sdk.credentials_provider().unwrap().provide_credentials().await.unwrap();
-        assert_eq!((credentials.access_key_id(), credentials.secret_access_key(), credentials.session_token()), ("AKIDEXAMPLE", "secret", Some("token")));
+        assert_eq!(
+            (credentials.access_key_id(), credentials.secret_access_key(), credentials.session_token()),
+            ("AKIDEXAMPLE", "secret", Some("token"))
+        );
         let clients = Clients::from_env(&Env::from_pairs(pairs), &sdk).unwrap();
         assert_eq!(clients.s3().config().region().map(|r| r.as_ref()), Some("eu-west-3"));
     }

@@ -49,11 +49,7 @@ impl Env {
     }
 
     pub fn invalid(&self, name: &str, why: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            name: name.to_string(),
-            value: self.optional(name).unwrap_or_default(),
-            why: why.into(),
-        }
+        ConfigError::Invalid { name: name.to_string(), value: self.optional(name).unwrap_or_default(), why: why.into() }
     }
 
     /// A value parsed as `T`, or `default` when unset.
@@ -74,9 +70,7 @@ impl Env {
             return Ok(v.replace("\\n", "\n"));
         }
         let file_var = format!("{name}_FILE");
-        let path = self
-            .optional(&file_var)
-            .ok_or_else(|| ConfigError::Missing(format!("{name} (or {file_var})")))?;
+        let path = self.optional(&file_var).ok_or_else(|| ConfigError::Missing(format!("{name} (or {file_var})")))?;
         std::fs::read_to_string(&path).map_err(|e| self.invalid(&file_var, format!("cannot read {path}: {e}")))
     }
 }
@@ -98,15 +92,13 @@ pub const GIB: u64 = 1024 * 1024 * 1024;
 /// What every API function needs to know about callers.
 pub fn token_verifier(env: &Env) -> Result<TokenVerifier, ConfigError> {
     let pem = env.inline_or_file("JWT_PUBLIC_KEY")?;
-    TokenVerifier::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env))
-        .map_err(|e| env.invalid("JWT_PUBLIC_KEY", e))
+    TokenVerifier::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env)).map_err(|e| env.invalid("JWT_PUBLIC_KEY", e))
 }
 
 pub fn token_issuer(env: &Env) -> Result<TokenIssuer, ConfigError> {
     let pem = env.inline_or_file("JWT_PRIVATE_KEY")?;
     let ttl = env.parsed("TOKEN_TTL_SECONDS", 900u64)?;
-    TokenIssuer::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env), ttl)
-        .map_err(|e| env.invalid("JWT_PRIVATE_KEY", e))
+    TokenIssuer::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env), ttl).map_err(|e| env.invalid("JWT_PRIVATE_KEY", e))
 }
 
 fn jwt_issuer(env: &Env) -> String {
@@ -233,7 +225,8 @@ mod tests {
         let env = Env::from_pairs([("DATABASE_URL", "host=db password=s3cret sslmode=require")]);
         let err = database_url(&env).unwrap_err().to_string();
         assert!(err.contains("postgres://") && !err.contains("s3cret"), "a DSN is refused unseen: {err}");
-        let env = Env::from_pairs([("DATABASE_URL", "postgres://u@db/x"), ("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "/nonexistent.pem")]);
+        let env =
+            Env::from_pairs([("DATABASE_URL", "postgres://u@db/x"), ("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "/nonexistent.pem")]);
         let err = database_url(&env).unwrap_err().to_string();
         assert!(err.contains("PGSSLROOTCERT") && err.contains("cannot be read"), "{err}");
     }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -124,9 +124,8 @@ impl DbConfig {
         }
         let mode = match mode.as_deref() {
             None => SslMode::Prefer,
-            Some(text) => SslMode::parse(text).ok_or_else(|| {
-                format!("sslmode '{text}' is not one of disable, prefer, require, verify-ca, verify-full")
-            })?,
+            Some(text) => SslMode::parse(text)
+                .ok_or_else(|| format!("sslmode '{text}' is not one of disable, prefer, require, verify-ca, verify-full"))?,
         };
         // As libpq: `require` with a root certificate named verifies the chain.
         let mode = if mode == SslMode::Require && root_cert.is_some() { SslMode::VerifyCa } else { mode };
@@ -175,9 +174,8 @@ fn client_config(mode: SslMode, root_cert: Option<&str>) -> Result<ClientConfig,
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Unverified(provider)),
         SslMode::VerifyCa | SslMode::VerifyFull => {
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(root_cert)?), provider)
-                .build()
-                .map_err(|e| e.to_string())?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(root_cert)?), provider).build().map_err(|e| e.to_string())?;
             Arc::new(Verified { webpki, check_name: mode == SslMode::VerifyFull })
         }
     };
@@ -190,15 +188,32 @@ fn client_config(mode: SslMode, root_cert: Option<&str>) -> Result<ClientConfig,
 struct Unverified(Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
@@ -215,7 +230,14 @@ struct Verified {
 }
 
 impl ServerCertVerifier for Verified {
-    fn verify_server_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         match self.webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }))
                 if !self.check_name =>
@@ -226,11 +248,21 @@ impl ServerCertVerifier for Verified {
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
@@ -316,10 +348,7 @@ async fn apply_pending(client: &mut Client) -> Result<Vec<String>, DbError> {
         .await?;
     let mut applied = Vec::new();
     for (version, sql) in MIGRATIONS {
-        let done = client
-            .query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version])
-            .await?
-            .is_some();
+        let done = client.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version]).await?.is_some();
         if done {
             continue;
         }

@@ -36,11 +36,7 @@ pub fn route_key(req: &Request) -> String {
 }
 
 pub fn unknown_route(req: &Request) -> ApiError {
-    ApiError::new(
-        404,
-        "route_not_found",
-        format!("no route for {} {}", req.method(), req.uri().path()),
-    )
+    ApiError::new(404, "route_not_found", format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 /// Parses a JSON body into `T`, answering 400 with serde's own words.
@@ -65,8 +61,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             format!("the body must be sent as Content-Type: application/json; this one was {content_type:?}"),
         ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
 }
 
 /// The `{fileId}` path parameter, or `{uploadId}` on the Companion routes:
@@ -89,10 +84,7 @@ pub fn query_number(req: &Request, name: &str, default: u32, min: u32, max: u32)
     };
     match raw.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("{name} must be a whole number from {min} to {max}; got '{raw}'"),
-        )),
+        _ => Err(ApiError::bad_request("invalid_query", format!("{name} must be a whole number from {min} to {max}; got '{raw}'"))),
     }
 }
 

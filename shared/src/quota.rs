@@ -6,9 +6,9 @@
 //! charge item in the same transaction, so releasing twice frees nothing.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
-use aws_sdk_dynamodb::error::SdkError;
 use uuid::Uuid;
 
 use crate::sessions::{n, s};
@@ -45,12 +45,9 @@ fn store_err(e: impl std::fmt::Display) -> QuotaError {
 /// Which items of a cancelled transaction failed their condition.
 fn failed_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match e.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(c) => Some(
-            c.cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
+        TransactWriteItemsError::TransactionCanceledException(c) => {
+            Some(c.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+        }
         _ => None,
     }
 }

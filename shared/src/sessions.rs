@@ -27,10 +27,7 @@ pub const MAX_PARTS_PER_CALL: u32 = 1000;
 /// 400 `invalid_parts` unless a call names 1 to [`MAX_PARTS_PER_CALL`] parts.
 pub fn require_parts_per_call(count: usize) -> Result<(), crate::ApiError> {
     if count == 0 || count > MAX_PARTS_PER_CALL as usize {
-        return Err(crate::ApiError::bad_request(
-            "invalid_parts",
-            format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {count}"),
-        ));
+        return Err(crate::ApiError::bad_request("invalid_parts", format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {count}")));
     }
     Ok(())
 }
@@ -117,10 +114,9 @@ impl UploadSession {
     pub fn require_companion(&self) -> Result<(), crate::ApiError> {
         match self.mode {
             UploadMode::Companion => Ok(()),
-            UploadMode::Single | UploadMode::Multipart => Err(crate::ApiError::conflict(
-                "not_companion",
-                "this upload was started by POST /uploads; use the /uploads routes for it",
-            )),
+            UploadMode::Single | UploadMode::Multipart => {
+                Err(crate::ApiError::conflict("not_companion", "this upload was started by POST /uploads; use the /uploads routes for it"))
+            }
         }
     }
 
@@ -471,10 +467,7 @@ impl SessionStore {
 }
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .ok_or_else(|| StoreError::Malformed(format!("{name} is missing")))
+    item.get(name).and_then(|v| v.as_s().ok()).cloned().ok_or_else(|| StoreError::Malformed(format!("{name} is missing")))
 }
 
 fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, StoreError> {
@@ -499,13 +492,8 @@ fn parse_session(item: &HashMap<String, AttributeValue>) -> Result<UploadSession
         // Sessions written before single PUTs existed are multipart.
         mode: item.get("mode").and_then(|v| v.as_s().ok()).and_then(|m| UploadMode::parse(m)).unwrap_or(UploadMode::Multipart),
         sha256: text(item, "sha256").ok(),
-        plan: PartPlan {
-            size: num(item, "size")?,
-            part_size: num(item, "partSize")?,
-            part_count: num(item, "partCount")? as u32,
-        },
-        stage: SessionStage::parse(&text(item, "stage")?)
-            .ok_or_else(|| StoreError::Malformed("stage is unknown".into()))?,
+        plan: PartPlan { size: num(item, "size")?, part_size: num(item, "partSize")?, part_count: num(item, "partCount")? as u32 },
+        stage: SessionStage::parse(&text(item, "stage")?).ok_or_else(|| StoreError::Malformed("stage is unknown".into()))?,
         recorded_count: num(item, "recordedCount").unwrap_or_default() as u32,
         created_at: num(item, "createdAt")?,
         expires_at: num(item, "expiresAt")?,
@@ -537,7 +525,11 @@ pub struct UploadCloser {
 }
 
 impl UploadCloser {
-    pub fn from_env(env: &crate::config::Env, clients: &crate::aws::Clients, settings: &crate::config::UploadSettings) -> Result<Self, crate::config::ConfigError> {
+    pub fn from_env(
+        env: &crate::config::Env,
+        clients: &crate::aws::Clients,
+        settings: &crate::config::UploadSettings,
+    ) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
             s3: clients.s3(),
             sqs: clients.sqs(),
@@ -551,14 +543,8 @@ impl UploadCloser {
     /// stage changed is removed by inspect.
     pub async fn close(&self, session: &UploadSession, reason: &str) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
         if session.has_multipart_upload() {
-            let aborted = self
-                .s3
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(&session.key)
-                .upload_id(&session.upload_id)
-                .send()
-                .await;
+            let aborted =
+                self.s3.abort_multipart_upload().bucket(&self.bucket).key(&session.key).upload_id(&session.upload_id).send().await;
             if let Err(e) = aborted {
                 let text = crate::aws::describe(e);
                 if !text.contains("NoSuchUpload") {
@@ -596,10 +582,7 @@ impl UploadCloser {
             .await
             .map_err(|e| crate::ApiError::unavailable("the verdict queue", crate::aws::describe(e)))?;
         // Last: a close that fails before this is retried and releases then.
-        self.quota
-            .release(session.owner_id, session.file_id)
-            .await
-            .map_err(|e| crate::ApiError::unavailable("the quota ledger", e))?;
+        self.quota.release(session.owner_id, session.file_id).await.map_err(|e| crate::ApiError::unavailable("the quota ledger", e))?;
         Ok(verdict)
     }
 }

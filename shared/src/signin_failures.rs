@@ -16,9 +16,7 @@ const PURGE_AFTER_SECS: u64 = 86_400;
 #[error("DynamoDB: {0}")]
 pub struct SigninStoreError(String);
 
-fn store_err<E: std::error::Error + Send + Sync + 'static>(
-    e: aws_sdk_dynamodb::error::SdkError<E>,
-) -> SigninStoreError {
+fn store_err<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> SigninStoreError {
     SigninStoreError(crate::aws::describe(e))
 }
 
@@ -41,10 +39,7 @@ fn pk(counted_as: &str) -> String {
 
 impl SigninFailures {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub async fn get(&self, counted_as: &str) -> Result<Option<Failures>, SigninStoreError> {
@@ -58,19 +53,10 @@ impl SigninFailures {
             .send()
             .await
             .map_err(store_err)?;
-        let number =
-            |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-             name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-            };
-        Ok(out.item.and_then(|item| {
-            Some(Failures {
-                count: number(&item, "failures")? as u32,
-                last_at: number(&item, "lastFailureAt")?,
-            })
-        }))
+        let number = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, name: &str| {
+            item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok())
+        };
+        Ok(out.item.and_then(|item| Some(Failures { count: number(&item, "failures")? as u32, last_at: number(&item, "lastFailureAt")? })))
     }
 
     /// Counts one more failure and answers the count: added to the item in
@@ -94,18 +80,10 @@ impl SigninFailures {
             .send()
             .await;
         match added {
-            Ok(out) => Ok(out
-                .attributes
-                .and_then(|a| {
-                    a.get("failures")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse().ok())
-                })
-                .unwrap_or(1)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Ok(out) => {
+                Ok(out.attributes.and_then(|a| a.get("failures").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(1))
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 self.client
                     .put_item()
                     .table_name(&self.table)

@@ -5,8 +5,5 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    run(service_fn(|event: LambdaEvent<Value>| async move {
-        Ok::<Value, Error>(event.payload)
-    }))
-    .await
+    run(service_fn(|event: LambdaEvent<Value>| async move { Ok::<Value, Error>(event.payload) })).await
 }

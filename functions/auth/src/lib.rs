@@ -8,9 +8,9 @@ use sluice_shared::auth::{COOKIE_NAME, TokenIssuer, hash_password, verify_passwo
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env};
 use sluice_shared::db::Db;
-use sluice_shared::signin_failures::SigninFailures;
 use sluice_shared::domain::{Email, Password, signin};
 use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, route_key, unknown_route};
+use sluice_shared::signin_failures::SigninFailures;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
 
@@ -70,10 +70,7 @@ async fn signup(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
     if let Some(n) = &name
         && n.chars().count() > 200
     {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            format!("name is {} characters; the maximum is 200", n.chars().count()),
-        ));
+        return Err(ApiError::bad_request("invalid_name", format!("name is {} characters; the maximum is 200", n.chars().count())));
     }
     let hash = hash_password(password.expose().to_string()).await?;
     let db = auth.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
@@ -123,10 +120,7 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
         }
     }
     let db = auth.db.client().await.map_err(unavailable)?;
-    let row = db
-        .query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()])
-        .await
-        .map_err(unavailable)?;
+    let row = db.query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()]).await.map_err(unavailable)?;
     let (user_id, stored) = match row {
         Some(row) => (Some(row.get::<_, Uuid>(0)), Some(row.get::<_, String>(1))),
         None => (None, None),

@@ -16,7 +16,7 @@ use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session, UploadCloser};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadCloser, UploadSession, bare_etag, owned_session};
 use sluice_shared::{ApiError, config};
 
 pub struct CompleteUpload {
@@ -102,11 +102,8 @@ async fn parts_in_s3(deps: &CompleteUpload, session: &UploadSession) -> Result<H
             .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
         for part in page.parts() {
             let (Some(n), Some(size)) = (part.part_number, part.size) else { continue };
-            let held = PartInS3 {
-                etag: part.e_tag.clone().unwrap_or_default(),
-                size: size as u64,
-                checksum_sha256: part.checksum_sha256.clone(),
-            };
+            let held =
+                PartInS3 { etag: part.e_tag.clone().unwrap_or_default(), size: size as u64, checksum_sha256: part.checksum_sha256.clone() };
             parts.insert(n as u32, held);
         }
         match (page.is_truncated, page.next_part_number_marker) {
@@ -224,15 +221,8 @@ async fn finish(
 /// Whether S3 still holds the multipart upload (its parts), so a complete
 /// that did not happen can be made again.
 async fn still_open(deps: &CompleteUpload, session: &UploadSession) -> Result<bool, ApiError> {
-    let listed = deps
-        .s3
-        .list_parts()
-        .bucket(&deps.settings.bucket)
-        .key(&session.key)
-        .upload_id(&session.upload_id)
-        .max_parts(1)
-        .send()
-        .await;
+    let listed =
+        deps.s3.list_parts().bucket(&deps.settings.bucket).key(&session.key).upload_id(&session.upload_id).max_parts(1).send().await;
     match listed {
         Ok(_) => Ok(true),
         Err(e) => {
@@ -277,10 +267,7 @@ async fn companion_list_parts(deps: &CompleteUpload, req: &Request) -> Result<Re
     session.require_open()?;
     let mut held: Vec<_> = parts_in_s3(deps, &session).await?.into_iter().collect();
     held.sort_by_key(|(n, _)| *n);
-    let parts: Vec<_> = held
-        .iter()
-        .map(|(n, p)| json!({ "PartNumber": n, "ETag": bare_etag(&p.etag), "Size": p.size }))
-        .collect();
+    let parts: Vec<_> = held.iter().map(|(n, p)| json!({ "PartNumber": n, "ETag": bare_etag(&p.etag), "Size": p.size })).collect();
     Ok(json_response(200, &parts))
 }
 
@@ -355,7 +342,10 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
     if let Some(pair) = input.parts.windows(2).find(|w| w[0].part_number >= w[1].part_number) {
         return Err(ApiError::bad_request(
             "invalid_parts",
-            format!("parts must be in ascending PartNumber order without repeats; {} is followed by {}", pair[0].part_number, pair[1].part_number),
+            format!(
+                "parts must be in ascending PartNumber order without repeats; {} is followed by {}",
+                pair[0].part_number, pair[1].part_number
+            ),
         ));
     }
     let in_s3 = parts_in_s3(deps, &session).await?;
@@ -363,12 +353,7 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
         let shown: Vec<String> = wrong.iter().take(20).map(i64::to_string).collect();
         ApiError::conflict(
             "missing_parts",
-            format!(
-                "{} of the {} parts listed are not in S3 with that ETag: {}",
-                wrong.len(),
-                input.parts.len(),
-                shown.join(", ")
-            ),
+            format!("{} of the {} parts listed are not in S3 with that ETag: {}", wrong.len(), input.parts.len(), shown.join(", ")),
         )
         .with("missingParts", wrong)
     })?;

@@ -20,11 +20,11 @@ use sluice_shared::aws;
 use sluice_shared::domain::FileStatus;
 use sluice_shared::domain::file_name::content_disposition;
 use sluice_shared::http::{file_id, json_response, query_number, respond, route_key, unknown_route};
-use uuid::Uuid;
 use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::SessionStore;
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
+use uuid::Uuid;
 
 pub struct Files {
     pub db: Db,
@@ -106,9 +106,8 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         return Ok(json_response(200, &body));
     }
     let session = deps.sessions.get(id).await.map_err(|e| ApiError::unavailable("the session table", e))?;
-    let session = session
-        .filter(|s| s.owner_id == caller.sub && !s.is_expired(now_secs()))
-        .ok_or_else(|| ApiError::not_found("this file"))?;
+    let session =
+        session.filter(|s| s.owner_id == caller.sub && !s.is_expired(now_secs())).ok_or_else(|| ApiError::not_found("this file"))?;
     Ok(json_response(
         200,
         &json!({
@@ -239,13 +238,10 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
     let file = live_file(deps, req).await?;
     let status = file.status;
     if status != FileStatus::Uploaded.as_str() {
-        return Err(ApiError::conflict(
-            "not_downloadable",
-            format!("only UPLOADED files can be downloaded; this one is {status}"),
-        ));
+        return Err(ApiError::conflict("not_downloadable", format!("only UPLOADED files can be downloaded; this one is {status}")));
     }
-    let presigning = PresigningConfig::expires_in(Duration::from_secs(deps.download_ttl_secs))
-        .map_err(|e| ApiError::unavailable("URL signing", e))?;
+    let presigning =
+        PresigningConfig::expires_in(Duration::from_secs(deps.download_ttl_secs)).map_err(|e| ApiError::unavailable("URL signing", e))?;
     let signed = deps
         .s3
         .get_object()
@@ -259,10 +255,7 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
         .presigned(presigning)
         .await
         .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
-    Ok(json_response(
-        200,
-        &json!({ "url": signed.uri(), "expiresAt": rfc3339(now_secs() + deps.download_ttl_secs) }),
-    ))
+    Ok(json_response(200, &json!({ "url": signed.uri(), "expiresAt": rfc3339(now_secs() + deps.download_ttl_secs) })))
 }
 
 /// Removes the object first, then gives back its quota, then hides the row:

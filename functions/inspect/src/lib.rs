@@ -162,11 +162,9 @@ pub async fn inspect_key(deps: &Inspect, bucket: &str, key: &str, version_id: Op
 
     let (file_name, sha256, mode) = match &session {
         Some(s) => (s.file_name.clone(), s.sha256.clone(), Some(s.mode)),
-        None => (
-            FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(),
-            None,
-            None,
-        ),
+        None => {
+            (FileName::parse(key.rsplit('/').next().unwrap_or("file")).map(|n| n.original().to_string()).unwrap_or_default(), None, None)
+        }
     };
     let message = VerdictMessage {
         file_id,

@@ -78,24 +78,15 @@ pub async fn handle(deps: &Migrate, event: LambdaEvent<Request>) -> Result<(), E
         }
     }
     // An error here makes Lambda retry the event; migrating again is harmless.
-    deps.http
-        .put(response_url)
-        .body(serde_json::to_vec(&response)?)
-        .send()
-        .await?
-        .error_for_status()?;
+    deps.http.put(response_url).body(serde_json::to_vec(&response)?).send().await?.error_for_status()?;
     Ok(())
 }
 
 fn response_to(request: &Request) -> Option<(&str, Response)> {
     let (url, stack_id, request_id, logical_id, physical_id) = match request {
         Request::Create(r) => (&r.response_url, &r.stack_id, &r.request_id, &r.logical_resource_id, PHYSICAL_ID),
-        Request::Update(r) => {
-            (&r.response_url, &r.stack_id, &r.request_id, &r.logical_resource_id, r.physical_resource_id.as_str())
-        }
-        Request::Delete(r) => {
-            (&r.response_url, &r.stack_id, &r.request_id, &r.logical_resource_id, r.physical_resource_id.as_str())
-        }
+        Request::Update(r) => (&r.response_url, &r.stack_id, &r.request_id, &r.logical_resource_id, r.physical_resource_id.as_str()),
+        Request::Delete(r) => (&r.response_url, &r.stack_id, &r.request_id, &r.logical_resource_id, r.physical_resource_id.as_str()),
         _ => return None,
     };
     let mut response = Response::default();

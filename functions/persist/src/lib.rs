@@ -48,7 +48,9 @@ impl PersistSettings {
             return Err(env.invalid("PERSIST_RETRY_BASE_SECONDS", "must be at least 1"));
         }
         if !(settings.retry_base_secs..=43_200).contains(&settings.retry_max_secs) {
-            return Err(env.invalid("PERSIST_RETRY_MAX_SECONDS", "must be at least PERSIST_RETRY_BASE_SECONDS and at most 43200 (SQS's limit)"));
+            return Err(
+                env.invalid("PERSIST_RETRY_MAX_SECONDS", "must be at least PERSIST_RETRY_BASE_SECONDS and at most 43200 (SQS's limit)")
+            );
         }
         Ok(settings)
     }
@@ -229,8 +231,7 @@ struct ReadyVerdict {
 
 async fn read_message(deps: &Persist, message: &SqsMessage) -> Result<ReadyVerdict, Failure> {
     let body = message.body.as_deref().ok_or_else(|| Failure::Permanent("the message has no body".into()))?;
-    let verdict: VerdictMessage =
-        serde_json::from_str(body).map_err(|e| Failure::Permanent(format!("the body is not a verdict: {e}")))?;
+    let verdict: VerdictMessage = serde_json::from_str(body).map_err(|e| Failure::Permanent(format!("the body is not a verdict: {e}")))?;
     let parts = match verdict.mode {
         Some(UploadMode::Single) => Vec::new(),
         _ => deps.sessions.parts(verdict.file_id).await.map_err(|e| Failure::Passing(e.to_string()))?,

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
@@ -97,8 +97,7 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
     let caller = deps.verifier.caller(req)?;
     let input: StartUpload = json_body(req)?;
     let settings = &deps.settings;
-    let (mode, plan) = PartPlan::choose(input.size, settings.max_file_size, settings.single_put_max, input.mode)
-        .map_err(plan_error)?;
+    let (mode, plan) = PartPlan::choose(input.size, settings.max_file_size, settings.single_put_max, input.mode).map_err(plan_error)?;
     let sha256 = input.sha256.as_deref().map(Sha256Checksum::parse).transpose()?;
     let mut session = new_session(deps, caller.sub, &input.file_name, &input.content_type, mode, plan)?;
     session.sha256 = sha256.map(Sha256Checksum::into_string);
@@ -141,7 +140,14 @@ fn plan_error(e: PlanError) -> ApiError {
 
 /// A new open session for the caller's file, after checking its name and
 /// declared type; nothing is stored yet.
-fn new_session(deps: &Presign, owner: Uuid, file_name: &str, content_type: &str, mode: UploadMode, plan: PartPlan) -> Result<UploadSession, ApiError> {
+fn new_session(
+    deps: &Presign,
+    owner: Uuid,
+    file_name: &str,
+    content_type: &str,
+    mode: UploadMode,
+    plan: PartPlan,
+) -> Result<UploadSession, ApiError> {
     let name = FileName::parse(file_name).map_err(|e| ApiError::bad_request("invalid_file_name", e.to_string()))?;
     let settings = &deps.settings;
     let declared = content_type.trim().to_ascii_lowercase();
@@ -332,10 +338,7 @@ fn declared_size(metadata: &Map<String, Value>) -> Result<Option<u64>, ApiError>
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
         Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().ok()),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_size",
-            format!("metadata.size must be a whole number of bytes; got {other}"),
-        )),
+        Some(other) => Err(ApiError::bad_request("invalid_size", format!("metadata.size must be a whole number of bytes; got {other}"))),
     }
 }
 
@@ -409,7 +412,8 @@ pub async fn sign_parts(
     let mut sdk_shapes = Vec::new();
     let mut urls = Vec::with_capacity(parts.len());
     for (part, sha256) in parts {
-        let per_part = PartHeaders { content_length: Some(session.plan.size_of(*part)), sha256: sha256.as_ref().map(Sha256Checksum::as_str) };
+        let per_part =
+            PartHeaders { content_length: Some(session.plan.size_of(*part)), sha256: sha256.as_ref().map(Sha256Checksum::as_str) };
         if let Some(signer) = signers.iter().find(|s| s.shape() == per_part.shape()) {
             let signed = signer.sign(part.get(), per_part);
             let headers = signed.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));

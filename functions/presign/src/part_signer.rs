@@ -284,9 +284,13 @@ mod tests {
     async fn signs_exactly_what_the_sdk_signs() {
         let sha = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=";
         for s3 in [client(Some("http://127.0.0.1:9000"), "us-east-1"), client(None, "eu-west-1")] {
-            for shape in [PartHeaders { content_length: Some(8 << 20), sha256: None }, PartHeaders { content_length: Some(8 << 20), sha256: Some(sha) }] {
+            for shape in [
+                PartHeaders { content_length: Some(8 << 20), sha256: None },
+                PartHeaders { content_length: Some(8 << 20), sha256: Some(sha) },
+            ] {
                 let template = sdk_sign(&s3, 1, shape).await;
-                let signer = PartSigner::from_template(template.uri(), &headers_of(&template), 1, shape, SECRET).expect("the template reproduces");
+                let signer =
+                    PartSigner::from_template(template.uri(), &headers_of(&template), 1, shape, SECRET).expect("the template reproduces");
                 for part in [2, 9, 10, 777, 10_000] {
                     let per_part = PartHeaders { content_length: Some(part as u64 * 3), ..shape };
                     let sdk = sdk_sign(&s3, part, per_part).await;

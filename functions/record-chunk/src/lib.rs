@@ -22,10 +22,7 @@ pub struct RecordChunk {
 impl RecordChunk {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         let settings = UploadSettings::from_env(env)?;
-        Ok(Self {
-            sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
-            verifier: config::token_verifier(env)?,
-        })
+        Ok(Self { sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table), verifier: config::token_verifier(env)? })
     }
 }
 

@@ -13,8 +13,7 @@ pub const MIB: usize = 1024 * 1024;
 pub async fn spawn_stack_with(adjust: impl FnOnce(&mut StackOptions)) -> Stack {
     sluice_shared::telemetry::init();
     let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut opts =
-        StackOptions::from_process_env(&name).expect("run the end-to-end tests with `make test`");
+    let mut opts = StackOptions::from_process_env(&name).expect("run the end-to-end tests with `make test`");
     opts.visibility_timeout_secs = 2;
     opts.max_receive_count = 2;
     adjust(&mut opts);
@@ -46,22 +45,11 @@ pub struct Upload {
 
 impl Client {
     pub fn new(stack: &Stack) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            api: stack.api_url.clone(),
-        }
+        Self { http: reqwest::Client::new(), api: stack.api_url.clone() }
     }
 
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.api));
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.api));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -71,57 +59,31 @@ impl Client {
         let resp = req.send().await.expect("the API answers");
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(json!({ "raw": text })),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(json!({ "raw": text })))
     }
 
     pub async fn new_user(&self) -> User {
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-        let (status, body) = self
-            .call(
-                "POST",
-                "/auth/signup",
-                None,
-                Some(json!({ "email": email, "password": "correct horse battery" })),
-            )
-            .await;
+        let (status, body) =
+            self.call("POST", "/auth/signup", None, Some(json!({ "email": email, "password": "correct horse battery" }))).await;
         assert_eq!(status, 201, "{body}");
         let id = body["userId"].as_str().unwrap().to_string();
-        let (status, body) = self
-            .call(
-                "POST",
-                "/auth/signin",
-                None,
-                Some(json!({ "email": email, "password": "correct horse battery" })),
-            )
-            .await;
+        let (status, body) =
+            self.call("POST", "/auth/signin", None, Some(json!({ "email": email, "password": "correct horse battery" }))).await;
         assert_eq!(status, 200, "{body}");
-        User {
-            id,
-            email,
-            token: body["accessToken"].as_str().unwrap().to_string(),
-        }
+        User { id, email, token: body["accessToken"].as_str().unwrap().to_string() }
     }
 
     /// Starts a multipart upload (whatever the size).
     pub async fn start(&self, user: &User, name: &str, content_type: &str, size: usize) -> Upload {
         let request = json!({ "fileName": name, "size": size, "contentType": content_type, "mode": "multipart" });
-        let (status, body) = self
-            .call("POST", "/uploads", Some(&user.token), Some(request))
-            .await;
+        let (status, body) = self.call("POST", "/uploads", Some(&user.token), Some(request)).await;
         assert_eq!(status, 201, "{body}");
         Upload {
             file_id: body["fileId"].as_str().unwrap().to_string(),
             part_size: body["partSize"].as_u64().unwrap() as usize,
             part_count: body["partCount"].as_u64().unwrap() as usize,
-            urls: body["parts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["url"].as_str().unwrap().to_string())
-                .collect(),
+            urls: body["parts"].as_array().unwrap().iter().map(|p| p["url"].as_str().unwrap().to_string()).collect(),
         }
     }
 
@@ -129,54 +91,20 @@ impl Client {
     pub async fn put_part(&self, upload: &Upload, n: usize, data: &[u8]) -> String {
         let start = (n - 1) * upload.part_size;
         let end = (start + upload.part_size).min(data.len());
-        let resp = self
-            .http
-            .put(&upload.urls[n - 1])
-            .body(data[start..end].to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            200,
-            "PUT part {n}: {}",
-            resp.text().await.unwrap_or_default()
-        );
+        let resp = self.http.put(&upload.urls[n - 1]).body(data[start..end].to_vec()).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "PUT part {n}: {}", resp.text().await.unwrap_or_default());
         resp.headers()["etag"].to_str().unwrap().to_string()
     }
 
     /// Records one part.
-    pub async fn record(
-        &self,
-        user: &User,
-        upload: &Upload,
-        n: usize,
-        etag: &str,
-        size: usize,
-    ) -> (StatusCode, Value) {
-        self.record_batch(
-            user,
-            upload,
-            vec![json!({ "partNumber": n, "etag": etag, "size": size })],
-        )
-        .await
+    pub async fn record(&self, user: &User, upload: &Upload, n: usize, etag: &str, size: usize) -> (StatusCode, Value) {
+        self.record_batch(user, upload, vec![json!({ "partNumber": n, "etag": etag, "size": size })]).await
     }
 
     /// Records parts (`{partNumber, etag, size, checksumSha256?}`) in one call.
-    pub async fn record_batch(
-        &self,
-        user: &User,
-        upload: &Upload,
-        chunks: Vec<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn record_batch(&self, user: &User, upload: &Upload, chunks: Vec<Value>) -> (StatusCode, Value) {
         let path = format!("/uploads/{}/chunks", upload.file_id);
-        self.call(
-            "POST",
-            &path,
-            Some(&user.token),
-            Some(json!({ "parts": chunks })),
-        )
-        .await
+        self.call("POST", &path, Some(&user.token), Some(json!({ "parts": chunks }))).await
     }
 
     /// Sends the given parts four at a time, recording each four in one call.
@@ -194,13 +122,7 @@ impl Client {
     }
 
     pub async fn complete(&self, user: &User, file_id: &str) -> (StatusCode, Value) {
-        self.call(
-            "POST",
-            &format!("/uploads/{file_id}/complete"),
-            Some(&user.token),
-            None,
-        )
-        .await
+        self.call("POST", &format!("/uploads/{file_id}/complete"), Some(&user.token), None).await
     }
 
     /// Uploads a whole file and answers its fileId once complete was accepted.
@@ -215,22 +137,10 @@ impl Client {
 
     /// Uploads a small file by one presigned PUT (the server's choice for its
     /// size); answers the fileId and the status of the PUT.
-    pub async fn upload_single(
-        &self,
-        user: &User,
-        name: &str,
-        content_type: &str,
-        data: &[u8],
-    ) -> (String, StatusCode) {
+    pub async fn upload_single(&self, user: &User, name: &str, content_type: &str, data: &[u8]) -> (String, StatusCode) {
         let request = json!({ "fileName": name, "size": data.len(), "contentType": content_type });
-        let (status, started) = self
-            .call("POST", "/uploads", Some(&user.token), Some(request))
-            .await;
-        assert_eq!(
-            (status.as_u16(), started["mode"].as_str()),
-            (201, Some("single")),
-            "{started}"
-        );
+        let (status, started) = self.call("POST", "/uploads", Some(&user.token), Some(request)).await;
+        assert_eq!((status.as_u16(), started["mode"].as_str()), (201, Some("single")), "{started}");
         let status = self.put_signed(&started, data.to_vec()).await.0;
         (started["fileId"].as_str().unwrap().to_string(), status)
     }
@@ -249,9 +159,7 @@ impl Client {
     /// Polls `GET /files/{id}` until the file is UPLOADED or FAILED.
     pub async fn wait_final(&self, user: &User, file_id: &str) -> Value {
         for _ in 0..150 {
-            let (status, body) = self
-                .call("GET", &format!("/files/{file_id}"), Some(&user.token), None)
-                .await;
+            let (status, body) = self.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
             assert_eq!(status, 200, "{body}");
             if body["status"] != "UPLOADING" {
                 return body;
@@ -276,10 +184,7 @@ pub fn mp4(size: usize) -> Vec<u8> {
 /// and their ETags differ).
 pub fn elf(size: usize) -> Vec<u8> {
     let mut data = b"\x7FELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3E\0\x01\0\0\0".to_vec();
-    data.extend(sluice_shared::inspection::samples::filler(
-        0x9E37_79B9,
-        size.saturating_sub(data.len()),
-    ));
+    data.extend(sluice_shared::inspection::samples::filler(0x9E37_79B9, size.saturating_sub(data.len())));
     data.truncate(size);
     data
 }

@@ -44,15 +44,10 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let chars = raw.chars().count();
         if chars < MIN_PASSWORD_CHARS {
-            return Err(format!(
-                "password is {chars} characters; the minimum is {MIN_PASSWORD_CHARS}"
-            ));
+            return Err(format!("password is {chars} characters; the minimum is {MIN_PASSWORD_CHARS}"));
         }
         if raw.len() > MAX_PASSWORD_BYTES {
-            return Err(format!(
-                "password is {} bytes; the maximum is {MAX_PASSWORD_BYTES}",
-                raw.len()
-            ));
+            return Err(format!("password is {} bytes; the maximum is {MAX_PASSWORD_BYTES}", raw.len()));
         }
         Ok(Self(raw.to_string()))
     }

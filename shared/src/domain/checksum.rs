@@ -5,7 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{given}' is not a SHA-256 checksum: send the base64 of the 32-byte digest (44 characters, e.g. from `openssl dgst -sha256 -binary | base64`)")]
+#[error(
+    "'{given}' is not a SHA-256 checksum: send the base64 of the 32-byte digest (44 characters, e.g. from `openssl dgst -sha256 -binary | base64`)"
+)]
 pub struct ChecksumError {
     given: String,
 }

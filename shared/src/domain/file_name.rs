@@ -79,8 +79,18 @@ fn last_component(name: &str) -> &str {
 
 /// RFC 5987 `attr-char`: everything else in `filename*` is percent-encoded.
 const ATTR_CHAR_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.')
-    .remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
 /// `Content-Disposition` for downloading a file under the name its owner
 /// gave it: only the last path component (a download cannot carry a path),

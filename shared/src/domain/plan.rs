@@ -75,11 +75,8 @@ impl PartPlan {
         if size > ceiling {
             return Err(PlanError::TooLarge { size, max: ceiling });
         }
-        let part_size = if size.div_ceil(DEFAULT_PART_SIZE) <= MAX_PARTS {
-            DEFAULT_PART_SIZE
-        } else {
-            size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB
-        };
+        let part_size =
+            if size.div_ceil(DEFAULT_PART_SIZE) <= MAX_PARTS { DEFAULT_PART_SIZE } else { size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB };
         let part_count = size.div_ceil(part_size) as u32;
         Ok(Self { size, part_size, part_count })
     }
@@ -87,12 +84,7 @@ impl PartPlan {
     /// The mode and plan for an upload: one PUT at or below `single_put_max`
     /// (a single part holding everything) unless the client asks otherwise,
     /// parts above it.
-    pub fn choose(
-        size: u64,
-        max_size: u64,
-        single_put_max: u64,
-        requested: Option<UploadMode>,
-    ) -> Result<(UploadMode, Self), PlanError> {
+    pub fn choose(size: u64, max_size: u64, single_put_max: u64, requested: Option<UploadMode>) -> Result<(UploadMode, Self), PlanError> {
         let multipart = Self::for_size(size, max_size)?;
         let mode = requested.unwrap_or(if size <= single_put_max { UploadMode::Single } else { UploadMode::Multipart });
         match mode {
@@ -145,17 +137,11 @@ impl PartPlan {
     /// last, which holds the remainder.
     pub fn size_of(&self, part: PartNumber) -> u64 {
         let n = u64::from(part.get());
-        if n < u64::from(self.part_count) {
-            self.part_size
-        } else {
-            self.size - self.part_size * (u64::from(self.part_count) - 1)
-        }
+        if n < u64::from(self.part_count) { self.part_size } else { self.size - self.part_size * (u64::from(self.part_count) - 1) }
     }
 
     pub fn part_number(&self, n: i64) -> Option<PartNumber> {
-        (1..=i64::from(self.part_count))
-            .contains(&n)
-            .then_some(PartNumber(n as u32))
+        (1..=i64::from(self.part_count)).contains(&n).then_some(PartNumber(n as u32))
     }
 
     pub fn parts(&self) -> impl Iterator<Item = PartNumber> {
@@ -249,10 +235,7 @@ mod tests {
     #[test]
     fn rejects_empty_and_oversized() {
         assert_eq!(PartPlan::for_size(0, MAX), Err(PlanError::Empty));
-        assert_eq!(
-            PartPlan::for_size(11, 10),
-            Err(PlanError::TooLarge { size: 11, max: 10 })
-        );
+        assert_eq!(PartPlan::for_size(11, 10), Err(PlanError::TooLarge { size: 11, max: 10 }));
     }
 
     #[test]

@@ -9,17 +9,13 @@
 pub fn backoff_secs(receive_count: u32, base: u64, cap: u64) -> u64 {
     const SQS_MAX_VISIBILITY: u64 = 12 * 3600;
     let doublings = receive_count.saturating_sub(1).min(32);
-    base.saturating_mul(1u64 << doublings)
-        .min(cap)
-        .min(SQS_MAX_VISIBILITY)
+    base.saturating_mul(1u64 << doublings).min(cap).min(SQS_MAX_VISIBILITY)
 }
 
 /// How long messages survive failing the whole time: the sum of the delays
 /// before each of the first `max_receive_count - 1` redeliveries.
 pub fn survives_secs(max_receive_count: u32, base: u64, cap: u64) -> u64 {
-    (1..max_receive_count)
-        .map(|n| backoff_secs(n, base, cap))
-        .sum()
+    (1..max_receive_count).map(|n| backoff_secs(n, base, cap)).sum()
 }
 
 #[cfg(test)]

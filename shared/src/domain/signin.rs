@@ -18,10 +18,7 @@ pub fn signin_wait(failures: u32, since_last: u64) -> Option<u64> {
     if failures < FREE_FAILURES || since_last >= FORGET_AFTER_SECS {
         return None;
     }
-    let wait = 1u64
-        .checked_shl(failures - FREE_FAILURES)
-        .unwrap_or(u64::MAX)
-        .min(MAX_WAIT_SECS);
+    let wait = 1u64.checked_shl(failures - FREE_FAILURES).unwrap_or(u64::MAX).min(MAX_WAIT_SECS);
     wait.checked_sub(since_last).filter(|&left| left > 0)
 }
 

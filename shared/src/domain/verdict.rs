@@ -77,11 +77,7 @@ impl Default for TypePolicy {
 impl TypePolicy {
     /// A comma-separated list such as `image/*,application/pdf`.
     pub fn parse(list: &str) -> Result<Self, String> {
-        let patterns: Vec<String> = list
-            .split(',')
-            .map(|p| p.trim().to_ascii_lowercase())
-            .filter(|p| !p.is_empty())
-            .collect();
+        let patterns: Vec<String> = list.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect();
         if patterns.is_empty() {
             return Err("the list is empty".into());
         }

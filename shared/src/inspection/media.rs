@@ -20,10 +20,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
         let header = match w.get(pos, 8.min(w.size() - pos)) {
             Ok(h) if h.len() == 8 => h,
             Ok(_) => {
-                return bad(format!(
-                    "{} stray bytes at the end of the file",
-                    w.size() - pos
-                ));
+                return bad(format!("{} stray bytes at the end of the file", w.size() - pos));
             }
             // Past the bytes read once the movie header was: fragments follow.
             Err(_) if seen_moov => break,
@@ -35,8 +32,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
             return bad(format!("the box at byte {pos} has no valid type"));
         }
         if first {
-            let quicktime_start = mime == "video/quicktime"
-                && [b"moov", b"mdat", b"wide", b"free", b"skip"].contains(&&kind);
+            let quicktime_start = mime == "video/quicktime" && [b"moov", b"mdat", b"wide", b"free", b"skip"].contains(&&kind);
             if &kind != b"ftyp" && !quicktime_start {
                 return bad(format!("the first box is '{name}', not 'ftyp'"));
             }
@@ -51,10 +47,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
             n => (n, 8),
         };
         if size < header_len || size > w.size() - pos {
-            return bad(format!(
-                "the '{name}' box at byte {pos} claims {size} bytes, past the file's end at {}",
-                w.size()
-            ));
+            return bad(format!("the '{name}' box at byte {pos} claims {size} bytes, past the file's end at {}", w.size()));
         }
         match &kind {
             b"moov" => {
@@ -83,10 +76,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
         pos += size;
     }
     if !seen_moov {
-        return bad(format!(
-            "the file has no '{}' box",
-            if still { "meta" } else { "moov" }
-        ));
+        return bad(format!("the file has no '{}' box", if still { "meta" } else { "moov" }));
     }
     Outcome::Checked(Ok(found))
 }
@@ -96,11 +86,7 @@ pub fn bmff(w: &Window, mime: &str) -> Outcome {
 /// the primary item's (`pitm`), not a grid tile's or a thumbnail's.
 fn primary_ispe(meta: &[u8]) -> Option<(u32, u32)> {
     let (_, pitm) = boxes(meta).find(|(kind, _)| *kind == b"pitm")?;
-    let primary = if pitm.first()? == &0 {
-        u32::from(be16(pitm.get(..6)?, 4))
-    } else {
-        be32(pitm.get(..8)?, 4)
-    };
+    let primary = if pitm.first()? == &0 { u32::from(be16(pitm.get(..6)?, 4)) } else { be32(pitm.get(..8)?, 4) };
     let (_, iprp) = boxes(meta).find(|(kind, _)| *kind == b"iprp")?;
     let (_, ipco) = boxes(iprp).find(|(kind, _)| *kind == b"ipco")?;
     let properties: Vec<(&[u8; 4], &[u8])> = boxes(ipco).collect();
@@ -108,26 +94,17 @@ fn primary_ispe(meta: &[u8]) -> Option<(u32, u32)> {
     let (version, wide) = (*ipma.first()?, ipma.get(3)? & 1 != 0);
     let mut at = 8;
     for _ in 0..be32(ipma.get(..8)?, 4) {
-        let item = if version < 1 {
-            u32::from(be16(ipma.get(..at + 2)?, at))
-        } else {
-            be32(ipma.get(..at + 4)?, at)
-        };
+        let item = if version < 1 { u32::from(be16(ipma.get(..at + 2)?, at)) } else { be32(ipma.get(..at + 4)?, at) };
         at += if version < 1 { 2 } else { 4 };
         let count = *ipma.get(at)? as usize;
         at += 1;
         for _ in 0..count {
-            let index = if wide {
-                usize::from(be16(ipma.get(..at + 2)?, at) & 0x7FFF)
-            } else {
-                usize::from(ipma.get(at)? & 0x7F)
-            };
+            let index = if wide { usize::from(be16(ipma.get(..at + 2)?, at) & 0x7FFF) } else { usize::from(ipma.get(at)? & 0x7F) };
             at += if wide { 2 } else { 1 };
             if item != primary || index == 0 {
                 continue;
             }
-            if let Some((b"ispe", body)) = properties.get(index - 1).filter(|(_, b)| b.len() >= 12)
-            {
+            if let Some((b"ispe", body)) = properties.get(index - 1).filter(|(_, b)| b.len() >= 12) {
                 return Some((be32(body, 4), be32(body, 8))).filter(|&(w, h)| w > 0 && h > 0);
             }
         }
@@ -141,14 +118,10 @@ fn read_movie(bytes: &[u8], len: u64, found: &mut Found) {
     for (kind, body) in boxes(bytes) {
         match kind {
             b"mvhd" if body.len() >= 32 => {
-                let (timescale, duration) = if body[0] == 1 {
-                    (be32(body, 20), be64(body, 24))
-                } else {
-                    (be32(body, 12), u64::from(be32(body, 16)))
-                };
+                let (timescale, duration) =
+                    if body[0] == 1 { (be32(body, 20), be64(body, 24)) } else { (be32(body, 12), u64::from(be32(body, 16))) };
                 if timescale > 0 && duration != u64::MAX && duration != u64::from(u32::MAX) {
-                    found.duration_ms =
-                        Some((u128::from(duration) * 1000 / u128::from(timescale)) as u64);
+                    found.duration_ms = Some((u128::from(duration) * 1000 / u128::from(timescale)) as u64);
                 }
             }
             b"trak" if found.width.is_none() => {
@@ -175,9 +148,7 @@ fn boxes(bytes: &[u8]) -> impl Iterator<Item = (&[u8; 4], &[u8])> {
         let header = bytes.get(pos..pos + 8)?;
         let size = be32(header, 0) as usize;
         let kind: &[u8; 4] = header[4..8].try_into().ok()?;
-        let body = bytes
-            .get(pos + 8..pos.checked_add(size)?)
-            .filter(|_| size >= 8)?;
+        let body = bytes.get(pos + 8..pos.checked_add(size)?).filter(|_| size >= 8)?;
         pos += size;
         Some((kind, body))
     })
@@ -192,11 +163,7 @@ fn vint(b: &[u8], at: usize, keep_marker: bool) -> Option<(u64, usize)> {
         return None;
     }
     let bytes = b.get(at..at + len)?;
-    let mut value = if keep_marker {
-        u64::from(first)
-    } else {
-        u64::from(first) & (0xFF >> len)
-    };
+    let mut value = if keep_marker { u64::from(first) } else { u64::from(first) & (0xFF >> len) };
     for &byte in &bytes[1..] {
         value = value << 8 | u64::from(byte);
     }
@@ -213,11 +180,7 @@ fn element(b: &[u8], at: usize) -> Option<(u64, usize, u64)> {
     }
     let (size, size_len) = vint(b, at + id_len, false)?;
     let all_ones = size == (1u64 << (7 * size_len)) - 1;
-    Some((
-        id,
-        at + id_len + size_len,
-        if all_ones { EBML_UNKNOWN } else { size },
-    ))
+    Some((id, at + id_len + size_len, if all_ones { EBML_UNKNOWN } else { size }))
 }
 
 /// Matroska and WebM: an EBML header naming the DocType, then a Segment
@@ -237,45 +200,28 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     let mut doc_type = None;
     let mut at = body;
     while at < header_end {
-        let Some((id, body, len)) = element(head, at).filter(|e| {
-            e.2 != EBML_UNKNOWN
-                && e.1
-                    .checked_add(e.2 as usize)
-                    .is_some_and(|end| end <= header_end)
-        }) else {
-            return bad(format!(
-                "the EBML header's element at byte {at} does not parse"
-            ));
+        let Some((id, body, len)) =
+            element(head, at).filter(|e| e.2 != EBML_UNKNOWN && e.1.checked_add(e.2 as usize).is_some_and(|end| end <= header_end))
+        else {
+            return bad(format!("the EBML header's element at byte {at} does not parse"));
         };
         if id == 0x4282 {
-            doc_type = Some(
-                String::from_utf8_lossy(&head[body..body + len as usize])
-                    .trim_end_matches('\0')
-                    .to_string(),
-            );
+            doc_type = Some(String::from_utf8_lossy(&head[body..body + len as usize]).trim_end_matches('\0').to_string());
         }
         at = body + len as usize;
     }
     match doc_type.as_deref() {
         Some("webm" | "matroska") => {}
         other => {
-            return bad(format!(
-                "the EBML DocType is {other:?}, not webm or matroska"
-            ));
+            return bad(format!("the EBML DocType is {other:?}, not webm or matroska"));
         }
     }
     let Some((0x1853_8067, segment, segment_len)) = element(head, header_end) else {
         return bad("no Segment follows the EBML header".into());
     };
-    let segment_end = if segment_len == EBML_UNKNOWN {
-        size
-    } else {
-        segment.saturating_add(segment_len as usize)
-    };
+    let segment_end = if segment_len == EBML_UNKNOWN { size } else { segment.saturating_add(segment_len as usize) };
     if segment_end > size {
-        return bad(format!(
-            "the Segment claims {segment_len} bytes, past the file's end"
-        ));
+        return bad(format!("the Segment claims {segment_len} bytes, past the file's end"));
     }
     let mut found = Found::new(mime);
     let (mut scale, mut duration) = (1_000_000u64, None::<f64>);
@@ -293,9 +239,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
             break;
         }
         if len == EBML_UNKNOWN || body.saturating_add(len as usize) > segment_end {
-            return bad(format!(
-                "the element 0x{id:X} at byte {at} runs past its Segment"
-            ));
+            return bad(format!("the element 0x{id:X} at byte {at} runs past its Segment"));
         }
         let inner = &head[body.min(head.len())..(body + len as usize).min(head.len())];
         match id {
@@ -303,16 +247,9 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
                 seen_info = true;
                 for (id, value) in children(inner) {
                     match (id, value.len()) {
-                        (0x2A_D7B1, 1..=8) => {
-                            scale = value.iter().fold(0, |v, &b| v << 8 | u64::from(b))
-                        }
-                        (0x4489, 4) => {
-                            duration =
-                                Some(f64::from(f32::from_be_bytes(value.try_into().unwrap())))
-                        }
-                        (0x4489, 8) => {
-                            duration = Some(f64::from_be_bytes(value.try_into().unwrap()))
-                        }
+                        (0x2A_D7B1, 1..=8) => scale = value.iter().fold(0, |v, &b| v << 8 | u64::from(b)),
+                        (0x4489, 4) => duration = Some(f64::from(f32::from_be_bytes(value.try_into().unwrap()))),
+                        (0x4489, 8) => duration = Some(f64::from_be_bytes(value.try_into().unwrap())),
                         _ => {}
                     }
                 }
@@ -322,10 +259,9 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
                 for (_, entry) in children(inner).filter(|(id, _)| *id == 0xAE) {
                     for (_, video) in children(entry).filter(|(id, _)| *id == 0xE0) {
                         let number = |want| {
-                            children(video).find(|(id, _)| *id == want).map(|(_, v)| {
-                                v.iter()
-                                    .fold(0u32, |n, &b| n.wrapping_shl(8) | u32::from(b))
-                            })
+                            children(video)
+                                .find(|(id, _)| *id == want)
+                                .map(|(_, v)| v.iter().fold(0u32, |n, &b| n.wrapping_shl(8) | u32::from(b)))
                         };
                         if found.width.is_none() {
                             found.width = number(0xB0).filter(|&v| v > 0);
@@ -348,12 +284,7 @@ pub fn matroska(w: &Window, mime: &str) -> Outcome {
     // Whole Tracks without a video track: sound only (a browser's recorded
     // voice note); infer calls every WebM a video.
     if tracks_read && found.width.is_none() {
-        found.mime = if mime == "video/webm" {
-            "audio/webm"
-        } else {
-            "audio/x-matroska"
-        }
-        .to_string();
+        found.mime = if mime == "video/webm" { "audio/webm" } else { "audio/x-matroska" }.to_string();
     }
     Outcome::Checked(Ok(found))
 }
@@ -385,10 +316,7 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
         n => u64::from(n) + 8,
     };
     if riff_end > w.size() {
-        return bad(format!(
-            "the RIFF header says {riff_end} bytes but the file has {}",
-            w.size()
-        ));
+        return bad(format!("the RIFF header says {riff_end} bytes but the file has {}", w.size()));
     }
     let wave = &head[8..12] == b"WAVE";
     let mut found = Found::new(mime);
@@ -413,10 +341,7 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
             _ => len,
         };
         if pos + 8 + data_len > riff_end {
-            return bad(format!(
-                "the '{}' chunk at byte {pos} runs past the RIFF's end",
-                String::from_utf8_lossy(&id)
-            ));
+            return bad(format!("the '{}' chunk at byte {pos} runs past the RIFF's end", String::from_utf8_lossy(&id)));
         }
         match (&id, wave) {
             (b"fmt ", true) => {
@@ -425,9 +350,7 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
                 };
                 let (channels, rate, bytes_per_sec) = (le16(fmt, 2), le32(fmt, 4), le32(fmt, 8));
                 if len < 16 || channels == 0 || rate == 0 {
-                    return bad(format!(
-                        "the fmt chunk states {channels} channels at {rate} Hz"
-                    ));
+                    return bad(format!("the fmt chunk states {channels} channels at {rate} Hz"));
                 }
                 byte_rate = Some(u64::from(bytes_per_sec));
             }
@@ -444,8 +367,7 @@ pub fn riff(w: &Window, mime: &str) -> Outcome {
                     break;
                 };
                 if &list[..4] == b"hdrl" && &list[4..8] == b"avih" {
-                    let (us_per_frame, frames) =
-                        (u64::from(le32(list, 12)), u64::from(le32(list, 28)));
+                    let (us_per_frame, frames) = (u64::from(le32(list, 12)), u64::from(le32(list, 28)));
                     found.duration_ms = Some(us_per_frame * frames / 1000);
                     found.width = Some(le32(list, 44)).filter(|&v| v > 0);
                     found.height = Some(le32(list, 48)).filter(|&v| v > 0);
@@ -473,19 +395,13 @@ fn ogg_crc(crc: u32, bytes: &[u8]) -> u32 {
         for (i, slot) in t.iter_mut().enumerate() {
             let mut r = (i as u32) << 24;
             for _ in 0..8 {
-                r = if r & 0x8000_0000 != 0 {
-                    (r << 1) ^ 0x04C1_1DB7
-                } else {
-                    r << 1
-                };
+                r = if r & 0x8000_0000 != 0 { (r << 1) ^ 0x04C1_1DB7 } else { r << 1 };
             }
             *slot = r;
         }
         t
     });
-    bytes.iter().fold(crc, |crc, &b| {
-        (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize]
-    })
+    bytes.iter().fold(crc, |crc, &b| (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize])
 }
 
 /// One Ogg page at the start of `b`: (length, granule position, serial).
@@ -494,9 +410,7 @@ fn ogg_page(b: &[u8]) -> Result<(usize, i64, u32), String> {
         return Err("no Ogg page header".into());
     }
     let segments = b[26] as usize;
-    let table = b
-        .get(27..27 + segments)
-        .ok_or("the page's segment table is cut off")?;
+    let table = b.get(27..27 + segments).ok_or("the page's segment table is cut off")?;
     let len = 27 + segments + table.iter().map(|&s| s as usize).sum::<usize>();
     let page = b.get(..len).ok_or("the page is cut off")?;
     // The CRC is computed with its own field as zeros.
@@ -530,9 +444,7 @@ pub fn ogg(w: &Window, mime: &str) -> Outcome {
     } else if packet.starts_with(b"Speex   ") && packet.len() >= 40 {
         (u64::from(le32(packet, 36)), 0)
     } else {
-        return bad(
-            "the first packet names no audio codec Sluice knows (Vorbis, Opus, FLAC, Speex)".into(),
-        );
+        return bad("the first packet names no audio codec Sluice knows (Vorbis, Opus, FLAC, Speex)".into());
     };
     // The pages that follow in the head chain on.
     let mut pos = first_len;
@@ -544,10 +456,7 @@ pub fn ogg(w: &Window, mime: &str) -> Outcome {
         }
     }
     if w.is_whole() && pos as u64 != w.size() {
-        return bad(format!(
-            "{} bytes after the last Ogg page",
-            w.size() - pos as u64
-        ));
+        return bad(format!("{} bytes after the last Ogg page", w.size() - pos as u64));
     }
     // The last page of the stream, found from the end.
     let tail = match w.tail(super::TAIL_BYTES) {
@@ -556,12 +465,10 @@ pub fn ogg(w: &Window, mime: &str) -> Outcome {
     };
     // The last page starts at one of the last "OggS" of the tail (a page
     // is at most 65,307 bytes); a few candidates bound the work.
-    let last = memchr::memmem::rfind_iter(tail, b"OggS")
-        .take(64)
-        .find_map(|at| {
-            let (len, granule, page_serial) = ogg_page(&tail[at..]).ok()?;
-            (at + len == tail.len()).then_some((granule, page_serial))
-        });
+    let last = memchr::memmem::rfind_iter(tail, b"OggS").take(64).find_map(|at| {
+        let (len, granule, page_serial) = ogg_page(&tail[at..]).ok()?;
+        (at + len == tail.len()).then_some((granule, page_serial))
+    });
     let Some((granule, last_serial)) = last else {
         return bad("the file does not end with a whole Ogg page".into());
     };
@@ -578,10 +485,7 @@ pub fn flac(w: &Window) -> Outcome {
     const MIME: &str = "audio/x-flac";
     let bad = |why: String| Outcome::Checked(Err(Refusal::invalid(MIME, why)));
     let head = w.head();
-    if head.len() < 42
-        || head[4] & 0x7F != 0
-        || (u32::from(head[5]) << 16 | u32::from(be16(head, 6))) != 34
-    {
+    if head.len() < 42 || head[4] & 0x7F != 0 || (u32::from(head[5]) << 16 | u32::from(be16(head, 6))) != 34 {
         return bad("a FLAC must start with fLaC and a 34-byte STREAMINFO block".into());
     }
     let info = &head[8..42];
@@ -604,9 +508,7 @@ pub fn flac(w: &Window) -> Outcome {
         let (last, kind) = (block[0] & 0x80 != 0, block[0] & 0x7F);
         let len = u64::from(block[1]) << 16 | u64::from(be16(block, 2));
         if kind == 127 {
-            return bad(format!(
-                "the metadata block at byte {pos} has the reserved type 127"
-            ));
+            return bad(format!("the metadata block at byte {pos} has the reserved type 127"));
         }
         pos += 4 + len;
         if last {
@@ -615,9 +517,7 @@ pub fn flac(w: &Window) -> Outcome {
     }
     match w.get(pos, 2) {
         Ok(sync) if sync[0] == 0xFF && sync[1] & 0xFE == 0xF8 => Outcome::Checked(Ok(found)),
-        Ok(_) => bad(format!(
-            "no frame sync code follows the metadata at byte {pos}"
-        )),
+        Ok(_) => bad(format!("no frame sync code follows the metadata at byte {pos}")),
         Err(_) if pos + 2 > w.size() => bad("the FLAC has no audio frames".into()),
         Err(missing) => missing.into(),
     }
@@ -637,30 +537,16 @@ fn mpeg_frame(h: &[u8]) -> Option<(u64, u64, u64, u64)> {
         return None;
     }
     const V1: [[u64; 16]; 3] = [
-        [
-            0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 0,
-        ],
-        [
-            0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 0,
-        ],
-        [
-            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0,
-        ],
+        [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 0],
+        [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 0],
+        [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0],
     ];
     const V2: [[u64; 16]; 2] = [
-        [
-            0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 0,
-        ],
-        [
-            0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0,
-        ],
+        [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 0],
+        [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0],
     ];
     let layer_row = (3 - layer) as usize; // 0: I, 1: II, 2: III
-    let kbps = if version == 3 {
-        V1[layer_row][bitrate_index]
-    } else {
-        V2[layer_row.min(1)][bitrate_index]
-    };
+    let kbps = if version == 3 { V1[layer_row][bitrate_index] } else { V2[layer_row.min(1)][bitrate_index] };
     let rate = [44_100, 48_000, 32_000][rate_index]
         >> match version {
             3 => 0,
@@ -679,12 +565,8 @@ fn mpeg_frame(h: &[u8]) -> Option<(u64, u64, u64, u64)> {
 
 /// Whether `head` starts with two MPEG audio frame headers in a row.
 pub(crate) fn starts_with_mpeg_frames(head: &[u8]) -> bool {
-    mpeg_frame(head).is_some_and(|(len, ..)| {
-        usize::try_from(len)
-            .ok()
-            .and_then(|len| head.get(len..))
-            .is_some_and(|next| mpeg_frame(next).is_some())
-    })
+    mpeg_frame(head)
+        .is_some_and(|(len, ..)| usize::try_from(len).ok().and_then(|len| head.get(len..)).is_some_and(|next| mpeg_frame(next).is_some()))
 }
 
 /// MP3: an optional ID3v2 tag whose size is valid, then an MPEG audio frame
@@ -696,10 +578,7 @@ pub fn mp3(w: &Window) -> Outcome {
     let head = w.head();
     let mut start = 0u64;
     if head.starts_with(b"ID3") {
-        if head.len() < 10
-            || !(2..=4).contains(&head[3])
-            || head[6..10].iter().any(|b| b & 0x80 != 0)
-        {
+        if head.len() < 10 || !(2..=4).contains(&head[3]) || head[6..10].iter().any(|b| b & 0x80 != 0) {
             return bad("the ID3v2 tag's header is not valid".into());
         }
         let size = head[6..10].iter().fold(0u64, |n, &b| n << 7 | u64::from(b));
@@ -728,19 +607,14 @@ pub fn mp3(w: &Window) -> Outcome {
         match w.get(next, 4) {
             Ok(h) if mpeg_frame(h).is_some() => {}
             Ok(_) => {
-                return bad(format!(
-                    "the frame at byte {start} is not followed by another at byte {next}"
-                ));
+                return bad(format!("the frame at byte {start} is not followed by another at byte {next}"));
             }
             Err(_) => {}
         }
     }
     let mut found = Found::new(MIME);
     let body = w.available(start);
-    let xing = [36usize, 21, 13].into_iter().find(|&at| {
-        body.get(at..at + 4)
-            .is_some_and(|t| t == b"Xing" || t == b"Info")
-    });
+    let xing = [36usize, 21, 13].into_iter().find(|&at| body.get(at..at + 4).is_some_and(|t| t == b"Xing" || t == b"Info"));
     match xing {
         Some(at) if body.len() >= at + 12 && body[at + 7] & 1 != 0 => {
             found.duration_ms = Some(u64::from(be32(body, at + 8)) * samples * 1000 / rate);

@@ -48,10 +48,7 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
-        Self {
-            allow_macros: false,
-            pdf_scan_max_bytes: 256 * 1024 * 1024,
-        }
+        Self { allow_macros: false, pdf_scan_max_bytes: 256 * 1024 * 1024 }
     }
 }
 
@@ -67,18 +64,11 @@ pub struct Found {
 
 impl Found {
     pub fn new(mime: &str) -> Self {
-        Self {
-            mime: mime.to_string(),
-            ..Self::default()
-        }
+        Self { mime: mime.to_string(), ..Self::default() }
     }
 
     pub fn sized(mime: &str, width: u32, height: u32) -> Self {
-        Self {
-            width: Some(width),
-            height: Some(height),
-            ..Self::new(mime)
-        }
+        Self { width: Some(width), height: Some(height), ..Self::new(mime) }
     }
 }
 
@@ -120,11 +110,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: RefusalCode, mime: Option<&str>, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            mime: mime.map(str::to_string),
-            detail: detail.into(),
-        }
+        Self { code, mime: mime.map(str::to_string), detail: detail.into() }
     }
 
     pub fn invalid(mime: &str, detail: impl Into<String>) -> Self {
@@ -182,20 +168,12 @@ impl From<Missing> for Outcome {
 pub fn examine(window: &Window, rules: &Rules) -> Step {
     let head = window.head();
     if window.size() == 0 {
-        return Step::Done(Err(Refusal::new(
-            RefusalCode::InvalidContent,
-            None,
-            "the file is empty",
-        )));
+        return Step::Done(Err(Refusal::new(RefusalCode::InvalidContent, None, "the file is empty")));
     }
     // Signatures infer misses: TIFFs whose bytes 8-9 read like CR2's test,
     // and MPEG audio frames with CRC or of MPEG 2.5, without an ID3 tag.
     let own_guess = if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
-        Some(if head.get(8..10) == Some(b"CR") {
-            "image/x-canon-cr2"
-        } else {
-            "image/tiff"
-        })
+        Some(if head.get(8..10) == Some(b"CR") { "image/x-canon-cr2" } else { "image/tiff" })
     } else if media::starts_with_mpeg_frames(head) {
         Some("audio/mpeg")
     } else {
@@ -203,11 +181,7 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
     };
     let guess = infer::get(head);
     let Some(mime) = own_guess.or(guess.as_ref().map(|g| g.mime_type())) else {
-        return Step::Done(Err(Refusal::new(
-            RefusalCode::UnknownContent,
-            None,
-            "the first bytes match no allowed file type",
-        )));
+        return Step::Done(Err(Refusal::new(RefusalCode::UnknownContent, None, "the first bytes match no allowed file type")));
     };
     let outcome = match mime {
         "image/png" => image::png(window),
@@ -216,8 +190,7 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
         "image/webp" => image::webp(window),
         "image/bmp" => image::bmp(window),
         "image/tiff" | "image/x-canon-cr2" => image::tiff(window, mime),
-        "image/heif" | "image/avif" | "video/mp4" | "video/x-m4v" | "video/quicktime"
-        | "audio/m4a" => media::bmff(window, mime),
+        "image/heif" | "image/avif" | "video/mp4" | "video/x-m4v" | "video/quicktime" | "audio/m4a" => media::bmff(window, mime),
         "video/x-matroska" | "video/webm" => media::matroska(window, mime),
         "audio/x-wav" | "video/x-msvideo" => media::riff(window, mime),
         "audio/ogg" | "audio/opus" => media::ogg(window, mime),
@@ -230,10 +203,9 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
         | "application/vnd.oasis.opendocument.text"
         | "application/vnd.oasis.opendocument.spreadsheet"
         | "application/vnd.oasis.opendocument.presentation" => office::zip_package(window, rules),
-        "application/msword"
-        | "application/vnd.ms-excel"
-        | "application/vnd.ms-powerpoint"
-        | "application/x-ole-storage" => office::ole(window, rules),
+        "application/msword" | "application/vnd.ms-excel" | "application/vnd.ms-powerpoint" | "application/x-ole-storage" => {
+            office::ole(window, rules)
+        }
         "application/pdf" => {
             if window.size() > rules.pdf_scan_max_bytes {
                 Outcome::Checked(Err(Refusal::unverifiable(
@@ -248,20 +220,14 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
                 return Step::ScanPdf;
             }
         }
-        _ => match (
-            guess.map_or(infer::MatcherType::Custom, |g| g.matcher_type()),
-            Kind::of_mime(mime),
-        ) {
+        _ => match (guess.map_or(infer::MatcherType::Custom, |g| g.matcher_type()), Kind::of_mime(mime)) {
             (infer::MatcherType::App | infer::MatcherType::Text | infer::MatcherType::Font, _)
-            | (infer::MatcherType::Archive | infer::MatcherType::Book, None) => {
-                Outcome::Checked(Err(forbidden(mime)))
-            }
+            | (infer::MatcherType::Archive | infer::MatcherType::Book, None) => Outcome::Checked(Err(forbidden(mime))),
             (_, Some(Kind::Image)) => image::other(window, mime),
             (_, None) => Outcome::Checked(Err(forbidden(mime))),
-            (_, Some(_)) => Outcome::Checked(Err(Refusal::unverifiable(
-                mime,
-                format!("Sluice cannot check the structure of {mime} files"),
-            ))),
+            (_, Some(_)) => {
+                Outcome::Checked(Err(Refusal::unverifiable(mime, format!("Sluice cannot check the structure of {mime} files"))))
+            }
         },
     };
     match outcome {
@@ -287,11 +253,9 @@ pub fn examine_bytes(bytes: &[u8], rules: &Rules) -> Checked {
         Step::ScanPdf => scan_pdf_bytes(bytes),
         // A whole file has every range; a validator asking for one anyway
         // is a bug, answered as unverifiable rather than a panic.
-        Step::Read { offset, len } => Err(Refusal::new(
-            RefusalCode::UnverifiableContent,
-            None,
-            format!("bytes {offset}..+{len} were asked for again"),
-        )),
+        Step::Read { offset, len } => {
+            Err(Refusal::new(RefusalCode::UnverifiableContent, None, format!("bytes {offset}..+{len} were asked for again")))
+        }
     }
 }
 

@@ -3,9 +3,7 @@
 //! their compound-file directory. What the package holds decides what it
 //! is: the first entry's name, which `infer` looks at, proves nothing.
 
-use super::{
-    Checked, Found, Missing, Outcome, Refusal, Rules, Window, forbidden, le16, le32, le64,
-};
+use super::{Checked, Found, Missing, Outcome, Refusal, Rules, Window, forbidden, le16, le32, le64};
 
 const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -62,29 +60,21 @@ fn central_directory(w: &Window) -> Result<Result<Vec<Entry>, String>, Missing> 
     // The record is 22 bytes plus a comment of at most 65,535.
     let tail = w.tail(22 + 65_535)?;
     let tail_start = w.size() - tail.len() as u64;
-    let Some(at) = (0..tail.len().saturating_sub(21)).rev().find(|&at| {
-        tail[at..].starts_with(EOCD) && at + 22 + le16(tail, at + 20) as usize == tail.len()
-    }) else {
-        return Ok(Err(
-            "no end-of-central-directory record closes the file".into()
-        ));
+    let Some(at) = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&at| tail[at..].starts_with(EOCD) && at + 22 + le16(tail, at + 20) as usize == tail.len())
+    else {
+        return Ok(Err("no end-of-central-directory record closes the file".into()));
     };
     let eocd = &tail[at..];
     if le16(eocd, 4) != 0 || le16(eocd, 6) != 0 {
         return Ok(Err("multi-part archives are not accepted".into()));
     }
-    let (mut count, mut cd_size, mut cd_offset) = (
-        u64::from(le16(eocd, 10)),
-        u64::from(le32(eocd, 12)),
-        u64::from(le32(eocd, 16)),
-    );
+    let (mut count, mut cd_size, mut cd_offset) = (u64::from(le16(eocd, 10)), u64::from(le32(eocd, 12)), u64::from(le32(eocd, 16)));
     let mut cd_end = tail_start + at as u64;
     // A ZIP64 end record may stand before the plain one even when the plain
     // one's fields are not saturated (Java writes both once any entry needs it).
-    let locator = at
-        .checked_sub(20)
-        .map(|l| &tail[l..l + 20])
-        .filter(|l| l.starts_with(b"PK\x06\x07"));
+    let locator = at.checked_sub(20).map(|l| &tail[l..l + 20]).filter(|l| l.starts_with(b"PK\x06\x07"));
     let saturated = count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF;
     match locator {
         Some(locator) => {
@@ -102,36 +92,21 @@ fn central_directory(w: &Window) -> Result<Result<Vec<Entry>, String>, Missing> 
         None => {}
     }
     if cd_offset.checked_add(cd_size) != Some(cd_end) {
-        return Ok(Err(format!(
-            "the central directory is said to span bytes {cd_offset}..+{cd_size} but ends at {cd_end}"
-        )));
+        return Ok(Err(format!("the central directory is said to span bytes {cd_offset}..+{cd_size} but ends at {cd_end}")));
     }
     let directory = w.get(cd_offset, cd_size)?;
     let mut entries = Vec::new();
     let mut pos = 0usize;
     while pos < directory.len() {
-        let Some(header) = directory
-            .get(pos..pos + 46)
-            .filter(|h| h.starts_with(b"PK\x01\x02"))
-        else {
-            return Ok(Err(format!(
-                "the central directory's entry at byte {} does not parse",
-                cd_offset + pos as u64
-            )));
+        let Some(header) = directory.get(pos..pos + 46).filter(|h| h.starts_with(b"PK\x01\x02")) else {
+            return Ok(Err(format!("the central directory's entry at byte {} does not parse", cd_offset + pos as u64)));
         };
-        let (name_len, extra_len, comment_len) = (
-            le16(header, 28) as usize,
-            le16(header, 30) as usize,
-            le16(header, 32) as usize,
-        );
+        let (name_len, extra_len, comment_len) = (le16(header, 28) as usize, le16(header, 30) as usize, le16(header, 32) as usize);
         let Some(name) = directory.get(pos + 46..pos + 46 + name_len) else {
             return Ok(Err("an entry's name runs past the central directory".into()));
         };
-        let extra = directory
-            .get(pos + 46 + name_len..pos + 46 + name_len + extra_len)
-            .unwrap_or_default();
-        let (mut compressed, mut local_offset) =
-            (u64::from(le32(header, 20)), u64::from(le32(header, 42)));
+        let extra = directory.get(pos + 46 + name_len..pos + 46 + name_len + extra_len).unwrap_or_default();
+        let (mut compressed, mut local_offset) = (u64::from(le32(header, 20)), u64::from(le32(header, 42)));
         // The ZIP64 extra field holds, in order, what the header saturated:
         // the uncompressed size, the compressed size, the offset.
         let mut wide = zip64_fields(extra).into_iter();
@@ -147,19 +122,11 @@ fn central_directory(w: &Window) -> Result<Result<Vec<Entry>, String>, Missing> 
         if local_offset >= cd_offset {
             return Ok(Err("an entry's data lies outside the archive".into()));
         }
-        entries.push(Entry {
-            name: String::from_utf8_lossy(name).into_owned(),
-            local_offset,
-            method: le16(header, 10),
-            compressed,
-        });
+        entries.push(Entry { name: String::from_utf8_lossy(name).into_owned(), local_offset, method: le16(header, 10), compressed });
         pos += 46 + name_len + extra_len + comment_len;
     }
     if entries.len() as u64 != count {
-        return Ok(Err(format!(
-            "the directory lists {} entries, not the {count} its end record states",
-            entries.len()
-        )));
+        return Ok(Err(format!("the directory lists {} entries, not the {count} its end record states", entries.len())));
     }
     Ok(Ok(entries))
 }
@@ -179,20 +146,13 @@ fn zip64_fields(extra: &[u8]) -> Vec<u64> {
 }
 
 /// An entry's bytes, inflated if they are deflated; at most `limit` of them.
-fn entry_bytes(
-    w: &Window,
-    entry: &Entry,
-    limit: usize,
-) -> Result<Result<Vec<u8>, String>, Missing> {
+fn entry_bytes(w: &Window, entry: &Entry, limit: usize) -> Result<Result<Vec<u8>, String>, Missing> {
     let header = w.get(entry.local_offset, 30)?;
     if !header.starts_with(b"PK\x03\x04") {
         return Ok(Err(format!("{}'s local header is missing", entry.name)));
     }
     if entry.compressed > super::MAX_READ_BYTES / 2 {
-        return Ok(Err(format!(
-            "{} is {} bytes compressed, too large to check",
-            entry.name, entry.compressed
-        )));
+        return Ok(Err(format!("{} is {} bytes compressed, too large to check", entry.name, entry.compressed)));
     }
     let start = entry.local_offset + 30 + u64::from(le16(header, 26)) + u64::from(le16(header, 28));
     let data = w.get(start, entry.compressed)?;
@@ -205,8 +165,7 @@ fn entry_bytes(
             let mut used = 0;
             loop {
                 let before = (inflater.total_in(), inflater.total_out());
-                let status =
-                    inflater.decompress(&data[used..], &mut buf, flate2::FlushDecompress::None);
+                let status = inflater.decompress(&data[used..], &mut buf, flate2::FlushDecompress::None);
                 used += (inflater.total_in() - before.0) as usize;
                 let produced = (inflater.total_out() - before.1) as usize;
                 out.extend_from_slice(&buf[..produced.min(limit - out.len())]);
@@ -221,20 +180,14 @@ fn entry_bytes(
             }
             Ok(Ok(out))
         }
-        other => Ok(Err(format!(
-            "{} uses compression method {other}",
-            entry.name
-        ))),
+        other => Ok(Err(format!("{} uses compression method {other}", entry.name))),
     }
 }
 
 /// The value of `attribute` in an XML start tag's text, either quote.
 fn attribute<'t>(tag: &'t str, attribute: &str) -> Option<&'t str> {
     let at = tag.find(&format!("{attribute}="))? + attribute.len() + 1;
-    let quote = tag[at..]
-        .chars()
-        .next()
-        .filter(|q| *q == '"' || *q == '\'')?;
+    let quote = tag[at..].chars().next().filter(|q| *q == '"' || *q == '\'')?;
     let value = &tag[at + 1..];
     value.find(quote).map(|end| &value[..end])
 }
@@ -248,11 +201,7 @@ fn content_types(xml: &str) -> Vec<(bool, String, String)> {
             let tag = &xml[at..xml[at..].find('>').map_or(xml.len(), |e| at + e)];
             let key = if is_override { "PartName" } else { "Extension" };
             if let (Some(name), Some(kind)) = (attribute(tag, key), attribute(tag, "ContentType")) {
-                out.push((
-                    is_override,
-                    name.trim_start_matches('/').to_string(),
-                    kind.to_ascii_lowercase(),
-                ));
+                out.push((is_override, name.trim_start_matches('/').to_string(), kind.to_ascii_lowercase()));
             }
         }
     }
@@ -266,14 +215,9 @@ fn ooxml(entries: &[Entry], xml: &str, rules: &Rules) -> Checked {
     const ZIP: &str = "application/zip";
     let types = content_types(xml);
     let has = |name: &str| entries.iter().any(|e| e.name.eq_ignore_ascii_case(name));
-    let main = types
-        .iter()
-        .find(|(o, name, kind)| *o && kind.ends_with(".main+xml") && has(name));
+    let main = types.iter().find(|(o, name, kind)| *o && kind.ends_with(".main+xml") && has(name));
     let Some((_, part, kind)) = main else {
-        return Err(Refusal::invalid(
-            ZIP,
-            "[Content_Types].xml names no main document part that the package holds",
-        ));
+        return Err(Refusal::invalid(ZIP, "[Content_Types].xml names no main document part that the package holds"));
     };
     let mime = if kind.contains("wordprocessingml") || kind.contains("ms-word") {
         DOCX
@@ -282,42 +226,28 @@ fn ooxml(entries: &[Entry], xml: &str, rules: &Rules) -> Checked {
     } else if kind.contains("presentationml") || kind.contains("ms-powerpoint") {
         PPTX
     } else {
-        return Err(Refusal::invalid(
-            ZIP,
-            format!("the main part {part} is {kind}, no Word, Excel or PowerPoint document"),
-        ));
+        return Err(Refusal::invalid(ZIP, format!("the main part {part} is {kind}, no Word, Excel or PowerPoint document")));
     };
     // A content type only matters for the parts the package really holds.
     let used = |is_override: bool, name: &str| {
         if is_override {
             has(name)
         } else {
-            entries.iter().any(|e| {
-                e.name
-                    .to_ascii_lowercase()
-                    .ends_with(&format!(".{}", name.to_ascii_lowercase()))
-            })
+            entries.iter().any(|e| e.name.to_ascii_lowercase().ends_with(&format!(".{}", name.to_ascii_lowercase())))
         }
     };
     for (is_override, name, kind) in &types {
         if !used(*is_override, name) {
             continue;
         }
-        let macros = kind.contains("vbaproject")
-            || kind.contains("macroenabled")
-            || kind.contains("vbadata");
+        let macros = kind.contains("vbaproject") || kind.contains("macroenabled") || kind.contains("vbadata");
         if macros && !rules.allow_macros {
-            return Err(Refusal::active(
-                mime,
-                format!("the document holds macros ({name}: {kind}); ALLOW_MACROS is off"),
-            ));
+            return Err(Refusal::active(mime, format!("the document holds macros ({name}: {kind}); ALLOW_MACROS is off")));
         }
         if kind.contains("oleobject") || kind.contains("activex") {
             return Err(Refusal::active(
                 mime,
-                format!(
-                    "the document embeds an OLE or ActiveX object ({name}), which can carry any file or program"
-                ),
+                format!("the document embeds an OLE or ActiveX object ({name}), which can carry any file or program"),
             ));
         }
     }
@@ -343,13 +273,8 @@ pub fn zip_package(w: &Window, rules: &Rules) -> Outcome {
         }
     } else if let Some(entry) = find("mimetype") {
         match entry_bytes(w, entry, 100) {
-            Ok(Ok(text)) => match ODF
-                .iter()
-                .find(|m| **m == String::from_utf8_lossy(&text).trim())
-            {
-                Some(mime) if entry.method == 0 => {
-                    package_contents(mime, entries.iter().map(|e| e.name.as_str()), rules)
-                }
+            Ok(Ok(text)) => match ODF.iter().find(|m| **m == String::from_utf8_lossy(&text).trim()) {
+                Some(mime) if entry.method == 0 => package_contents(mime, entries.iter().map(|e| e.name.as_str()), rules),
                 _ => Err(Refusal::invalid(
                     "application/zip",
                     "the mimetype entry must be stored and name an OpenDocument text, spreadsheet or presentation",
@@ -358,13 +283,8 @@ pub fn zip_package(w: &Window, rules: &Rules) -> Outcome {
             Ok(Err(why)) => Err(Refusal::invalid("application/zip", why)),
             Err(missing) => return missing.into(),
         }
-    } else if entries.iter().any(|e| {
-        e.name.starts_with("word/") || e.name.starts_with("xl/") || e.name.starts_with("ppt/")
-    }) {
-        Err(Refusal::invalid(
-            "application/zip",
-            "the package has Office parts but no [Content_Types].xml",
-        ))
+    } else if entries.iter().any(|e| e.name.starts_with("word/") || e.name.starts_with("xl/") || e.name.starts_with("ppt/")) {
+        Err(Refusal::invalid("application/zip", "the package has Office parts but no [Content_Types].xml"))
     } else {
         Err(forbidden("application/zip"))
     };
@@ -372,39 +292,23 @@ pub fn zip_package(w: &Window, rules: &Rules) -> Outcome {
 }
 
 /// Refuses unsafe paths, executables, scripts and (unless allowed) macros.
-fn package_contents<'a>(
-    mime: &str,
-    names: impl Iterator<Item = &'a str>,
-    rules: &Rules,
-) -> Checked {
+fn package_contents<'a>(mime: &str, names: impl Iterator<Item = &'a str>, rules: &Rules) -> Checked {
     for name in names {
         // Windows drops trailing dots and spaces: `setup.exe.` is `setup.exe`.
-        let lower = name
-            .to_ascii_lowercase()
-            .trim_end_matches(['.', ' '])
-            .to_string();
+        let lower = name.to_ascii_lowercase().trim_end_matches(['.', ' ']).to_string();
         if lower.starts_with('/') || lower.split(['/', '\\']).any(|part| part == "..") {
-            return Err(Refusal::invalid(
-                mime,
-                format!("the entry {name:?} points outside the package"),
-            ));
+            return Err(Refusal::invalid(mime, format!("the entry {name:?} points outside the package")));
         }
         let extension = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
         if EXECUTABLE_EXTENSIONS.contains(&extension) {
-            return Err(Refusal::active(
-                mime,
-                format!("the package carries the executable or script {name:?}"),
-            ));
+            return Err(Refusal::active(mime, format!("the package carries the executable or script {name:?}")));
         }
         let macros = lower.ends_with("vbaproject.bin")
             || lower.ends_with("vbadata.xml")
             || lower.starts_with("basic/")
             || lower.starts_with("scripts/");
         if macros && !rules.allow_macros {
-            return Err(Refusal::active(
-                mime,
-                format!("the document holds macros ({name}); ALLOW_MACROS is off"),
-            ));
+            return Err(Refusal::active(mime, format!("the document holds macros ({name}); ALLOW_MACROS is off")));
         }
     }
     Ok(Found::new(mime))
@@ -425,30 +329,17 @@ pub fn ole(w: &Window, rules: &Rules) -> Outcome {
                 // Read the rest at once: a directory is spread through the file.
                 Some(missing) if !w.is_whole() => {
                     let from = w.head().len() as u64;
-                    Missing {
-                        offset: from.min(missing.offset),
-                        len: w.size() - from.min(missing.offset),
-                    }
-                    .into()
+                    Missing { offset: from.min(missing.offset), len: w.size() - from.min(missing.offset) }.into()
                 }
-                _ => Outcome::Checked(Err(Refusal::invalid(
-                    OLE,
-                    format!("the compound file does not parse: {e}"),
-                ))),
+                _ => Outcome::Checked(Err(Refusal::invalid(OLE, format!("the compound file does not parse: {e}")))),
             };
         }
     };
-    let names: Vec<(String, bool)> = file
-        .walk()
-        .map(|e| (e.name().to_string(), e.is_storage()))
-        .collect();
+    let names: Vec<(String, bool)> = file.walk().map(|e| (e.name().to_string(), e.is_storage())).collect();
     let has_stream = |want: &str| names.iter().any(|(n, storage)| !storage && n == want);
     let mime = match () {
         _ if has_stream("EncryptedPackage") => {
-            return Outcome::Checked(Err(Refusal::unverifiable(
-                OLE,
-                "encrypted Office documents cannot be checked",
-            )));
+            return Outcome::Checked(Err(Refusal::unverifiable(OLE, "encrypted Office documents cannot be checked")));
         }
         _ if has_stream("WordDocument") => "application/msword",
         _ if has_stream("Workbook") || has_stream("Book") => "application/vnd.ms-excel",
@@ -456,20 +347,11 @@ pub fn ole(w: &Window, rules: &Rules) -> Outcome {
         _ => return Outcome::Checked(Err(forbidden(OLE))),
     };
     for (name, storage) in &names {
-        if *storage
-            && ["VBA", "_VBA_PROJECT_CUR", "Macros", "_VBA_PROJECT"].contains(&name.as_str())
-            && !rules.allow_macros
-        {
-            return Outcome::Checked(Err(Refusal::active(
-                mime,
-                format!("the document holds macros ({name}); ALLOW_MACROS is off"),
-            )));
+        if *storage && ["VBA", "_VBA_PROJECT_CUR", "Macros", "_VBA_PROJECT"].contains(&name.as_str()) && !rules.allow_macros {
+            return Outcome::Checked(Err(Refusal::active(mime, format!("the document holds macros ({name}); ALLOW_MACROS is off"))));
         }
         if name.ends_with("Ole10Native") {
-            return Outcome::Checked(Err(Refusal::active(
-                mime,
-                "the document embeds a package (Ole10Native), which can carry any file",
-            )));
+            return Outcome::Checked(Err(Refusal::active(mime, "the document embeds a package (Ole10Native), which can carry any file")));
         }
     }
     Outcome::Checked(Ok(Found::new(mime)))

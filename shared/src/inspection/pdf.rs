@@ -16,18 +16,8 @@ const MIME: &str = "application/pdf";
 /// Names that make a PDF run or carry something: scripts, launch actions,
 /// embedded files and attachments, rich media, XFA forms and additional
 /// actions.
-pub const ACTIVE_NAMES: &[&[u8]] = &[
-    b"JavaScript",
-    b"JS",
-    b"Launch",
-    b"EmbeddedFile",
-    b"EmbeddedFiles",
-    b"EF",
-    b"FileAttachment",
-    b"RichMedia",
-    b"XFA",
-    b"AA",
-];
+pub const ACTIVE_NAMES: &[&[u8]] =
+    &[b"JavaScript", b"JS", b"Launch", b"EmbeddedFile", b"EmbeddedFiles", b"EF", b"FileAttachment", b"RichMedia", b"XFA", b"AA"];
 
 /// What inflating object streams may produce in all before the file is
 /// taken for a decompression bomb: 16 times its size, at least 64 MiB and
@@ -185,9 +175,8 @@ impl Lexer {
         }
         match name {
             b"FlateDecode" | b"Fl" => self.object.flate = self.object.flate.saturating_add(1),
-            b"ASCIIHexDecode" | b"AHx" | b"ASCII85Decode" | b"A85" | b"LZWDecode" | b"LZW"
-            | b"RunLengthDecode" | b"RL" | b"Crypt" | b"DCTDecode" | b"DCT" | b"JPXDecode"
-            | b"CCITTFaxDecode" | b"CCF" | b"JBIG2Decode" => self.object.other_filter = true,
+            b"ASCIIHexDecode" | b"AHx" | b"ASCII85Decode" | b"A85" | b"LZWDecode" | b"LZW" | b"RunLengthDecode" | b"RL" | b"Crypt"
+            | b"DCTDecode" | b"DCT" | b"JPXDecode" | b"CCITTFaxDecode" | b"CCF" | b"JBIG2Decode" => self.object.other_filter = true,
             b"DecodeParms" | b"DP" => self.object.decode_parms = true,
             b"ObjStm" => self.object.objstm = true,
             b"N" => self.object.n = true,
@@ -207,11 +196,7 @@ impl Lexer {
         if facts.length_words < 3 {
             facts.length_words += 1;
             match facts.length_words {
-                1 => {
-                    facts.length = std::str::from_utf8(&self.word)
-                        .ok()
-                        .and_then(|w| w.parse().ok())
-                }
+                1 => facts.length = std::str::from_utf8(&self.word).ok().and_then(|w| w.parse().ok()),
                 3 => facts.length_indirect = self.word == b"R",
                 _ => {}
             }
@@ -244,10 +229,7 @@ impl Lexer {
                 Lex::Hex => memchr::memchr(b'>', rest),
                 Lex::Literal { escaped: false, .. } => memchr::memchr3(b'(', b')', b'\\', rest),
                 Lex::Name if self.escape.is_none() => {
-                    let run = rest
-                        .iter()
-                        .position(|&b| CLASS[b as usize] != REGULAR || b == b'#')
-                        .unwrap_or(rest.len());
+                    let run = rest.iter().position(|&b| CLASS[b as usize] != REGULAR || b == b'#').unwrap_or(rest.len());
                     let room = (MAX_NAME + 1).saturating_sub(self.name.len()).min(run);
                     self.name.extend_from_slice(&rest[..room]);
                     Some(run)
@@ -255,19 +237,12 @@ impl Lexer {
                 Lex::Normal if !self.last_lt && !self.last_gt => {
                     let class = CLASS[rest[0] as usize];
                     if class == REGULAR {
-                        let run = rest
-                            .iter()
-                            .position(|&b| CLASS[b as usize] != REGULAR)
-                            .unwrap_or(rest.len());
+                        let run = rest.iter().position(|&b| CLASS[b as usize] != REGULAR).unwrap_or(rest.len());
                         let room = 16usize.saturating_sub(self.word.len()).min(run);
                         self.word.extend_from_slice(&rest[..room]);
                         Some(run)
                     } else if class == SPACE && self.word.is_empty() {
-                        Some(
-                            rest.iter()
-                                .position(|&b| CLASS[b as usize] != SPACE)
-                                .unwrap_or(rest.len()),
-                        )
+                        Some(rest.iter().position(|&b| CLASS[b as usize] != SPACE).unwrap_or(rest.len()))
                     } else {
                         Some(0)
                     }
@@ -301,27 +276,12 @@ impl Lexer {
             }
             Lex::Literal { depth, escaped } => {
                 self.state = match (b, escaped) {
-                    (_, true) => Lex::Literal {
-                        depth,
-                        escaped: false,
-                    },
-                    (b'\\', false) => Lex::Literal {
-                        depth,
-                        escaped: true,
-                    },
-                    (b'(', false) => Lex::Literal {
-                        depth: depth.saturating_add(1),
-                        escaped: false,
-                    },
+                    (_, true) => Lex::Literal { depth, escaped: false },
+                    (b'\\', false) => Lex::Literal { depth, escaped: true },
+                    (b'(', false) => Lex::Literal { depth: depth.saturating_add(1), escaped: false },
                     (b')', false) if depth == 0 => Lex::Normal,
-                    (b')', false) => Lex::Literal {
-                        depth: depth - 1,
-                        escaped: false,
-                    },
-                    _ => Lex::Literal {
-                        depth,
-                        escaped: false,
-                    },
+                    (b')', false) => Lex::Literal { depth: depth - 1, escaped: false },
+                    _ => Lex::Literal { depth, escaped: false },
                 };
                 Event::None
             }
@@ -343,10 +303,7 @@ impl Lexer {
                     Some((0, _)) => self.escape = Some((1, b)),
                     Some((_, high)) => {
                         let digits = [high, b];
-                        match std::str::from_utf8(&digits)
-                            .ok()
-                            .and_then(|t| u8::from_str_radix(t, 16).ok())
-                        {
+                        match std::str::from_utf8(&digits).ok().and_then(|t| u8::from_str_radix(t, 16).ok()) {
                             Some(decoded) => self.push_name(decoded),
                             None => digits.iter().for_each(|&d| self.push_name(d)),
                         }
@@ -362,20 +319,11 @@ impl Lexer {
         let was_lt = std::mem::take(&mut self.last_lt);
         let was_gt = std::mem::take(&mut self.last_gt);
         if Self::is_space(b) || Self::is_delimiter(b) {
-            let event = if self.word.is_empty() {
-                Event::None
-            } else {
-                self.end_word()
-            };
+            let event = if self.word.is_empty() { Event::None } else { self.end_word() };
             match b {
                 b'%' => self.state = Lex::Comment,
                 b'/' => self.state = Lex::Name,
-                b'(' => {
-                    self.state = Lex::Literal {
-                        depth: 0,
-                        escaped: false,
-                    }
-                }
+                b'(' => self.state = Lex::Literal { depth: 0, escaped: false },
                 b'<' if was_lt => {}
                 b'<' => self.last_lt = true,
                 b'>' if was_gt => self.after_dict = true,
@@ -501,19 +449,12 @@ impl PdfScanner {
         let left = facts.direct_length();
         self.mode = if facts.object_stream() {
             if facts.other_filter || facts.flate > 1 || facts.decode_parms {
-                self.refusal = Some(Refusal::unverifiable(
-                    MIME,
-                    "an object stream is encoded with filters or predictors Sluice does not decode",
-                ));
+                self.refusal =
+                    Some(Refusal::unverifiable(MIME, "an object stream is encoded with filters or predictors Sluice does not decode"));
                 return bytes.len();
             }
             let inflater = (facts.flate == 1).then(|| Decompress::new(true));
-            Mode::Objects(Box::new(Objects {
-                inflater,
-                inner: Lexer::new(),
-                left,
-                done: false,
-            }))
+            Mode::Objects(Box::new(Objects { inflater, inner: Lexer::new(), left, done: false }))
         } else {
             Mode::Skip { left }
         };
@@ -570,9 +511,7 @@ impl PdfScanner {
         let Mode::Objects(state) = &mut self.mode else {
             return 0;
         };
-        let take = state
-            .left
-            .map_or(bytes.len(), |n| n.min(bytes.len() as u64) as usize);
+        let take = state.left.map_or(bytes.len(), |n| n.min(bytes.len() as u64) as usize);
         let input = &bytes[..take];
         let mut used = 0;
         let mut ended = false;
@@ -599,10 +538,7 @@ impl PdfScanner {
                 if self.inflated > inflate_limit(self.size) {
                     self.refusal = Some(Refusal::unverifiable(
                         MIME,
-                        format!(
-                            "its object streams inflate to more than {} bytes",
-                            inflate_limit(self.size)
-                        ),
+                        format!("its object streams inflate to more than {} bytes", inflate_limit(self.size)),
                     ));
                     return bytes.len();
                 }
@@ -645,10 +581,7 @@ impl PdfScanner {
             *n -= used as u64;
             if *n == 0 {
                 if !state.done && state.inflater.is_some() {
-                    self.refusal = Some(Refusal::unverifiable(
-                        MIME,
-                        "an object stream's compressed data ends before its /Length",
-                    ));
+                    self.refusal = Some(Refusal::unverifiable(MIME, "an object stream's compressed data ends before its /Length"));
                 }
                 ended = true;
             }
@@ -668,8 +601,7 @@ impl PdfScanner {
     fn remember(&mut self, bytes: &[u8]) {
         if bytes.len() >= TRAILER_WINDOW {
             self.recent.clear();
-            self.recent
-                .extend_from_slice(&bytes[bytes.len() - TRAILER_WINDOW..]);
+            self.recent.extend_from_slice(&bytes[bytes.len() - TRAILER_WINDOW..]);
             return;
         }
         if self.recent.len() + bytes.len() > 2 * TRAILER_WINDOW {
@@ -697,20 +629,14 @@ impl PdfScanner {
             return Err(Refusal::invalid(MIME, "a PDF must start with %PDF-"));
         }
         if self.seen != self.size {
-            return Err(Refusal::invalid(
-                MIME,
-                format!("the scan saw {} of {} bytes", self.seen, self.size),
-            ));
+            return Err(Refusal::invalid(MIME, format!("the scan saw {} of {} bytes", self.seen, self.size)));
         }
         let end = &self.recent[self.recent.len().saturating_sub(TRAILER_WINDOW)..];
         let eof = memchr::memmem::rfind(end, b"%%EOF");
         let startxref = memchr::memmem::rfind(end, b"startxref");
         match (startxref, eof) {
             (Some(x), Some(e)) if x < e => Ok(Found::new(MIME)),
-            _ => Err(Refusal::invalid(
-                MIME,
-                "the PDF has no trailer (startxref and %%EOF) in its last 1024 bytes",
-            )),
+            _ => Err(Refusal::invalid(MIME, "the PDF has no trailer (startxref and %%EOF) in its last 1024 bytes")),
         }
     }
 }

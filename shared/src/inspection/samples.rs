@@ -8,24 +8,20 @@ use std::path::PathBuf;
 
 /// A folder of the real and crafted files (`real` or `crafted`).
 pub fn fixtures(folder: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/inspection")
-        .join(folder)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inspection").join(folder)
 }
 
 /// The rows of a fixture folder's EXPECTED.tsv (its header left out), each
 /// with the bytes of the file its first cell names.
 pub fn fixture_rows(folder: &str) -> Vec<(Vec<String>, Vec<u8>)> {
-    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv"))
-        .expect("the fixtures' EXPECTED.tsv");
+    let table = std::fs::read_to_string(fixtures(folder).join("EXPECTED.tsv")).expect("the fixtures' EXPECTED.tsv");
     table
         .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let cells: Vec<String> = line.split('\t').map(str::to_string).collect();
-            let bytes = std::fs::read(fixtures(folder).join(&cells[0]))
-                .expect("a fixture EXPECTED.tsv names");
+            let bytes = std::fs::read(fixtures(folder).join(&cells[0])).expect("a fixture EXPECTED.tsv names");
             (cells, bytes)
         })
         .collect()
@@ -105,12 +101,7 @@ pub fn png_seeded(size: usize, seed: u32) -> Vec<u8> {
 /// with a movie header (`duration_ms`) and one 64×48 video track header,
 /// then an `mdat` of filler. With `moov_last` the movie box comes after
 /// the media data, as most cameras write it.
-pub fn write_mp4(
-    out: &mut impl Write,
-    size: u64,
-    duration_ms: u32,
-    moov_last: bool,
-) -> io::Result<()> {
+pub fn write_mp4(out: &mut impl Write, size: u64, duration_ms: u32, moov_last: bool) -> io::Result<()> {
     let ftyp: &[u8] = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
     let moov = mp4_moov(duration_ms);
     let mdat_len = size.saturating_sub((ftyp.len() + moov.len()) as u64).max(8);
@@ -175,19 +166,11 @@ pub fn pdf() -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
     out
 }
 
@@ -205,11 +188,7 @@ pub const DOCX_CONTENT_TYPES: &str = concat!(
 pub fn write_docx(out: &mut impl Write, size: u64) -> io::Result<()> {
     let types: &[u8] = DOCX_CONTENT_TYPES.as_bytes();
     let document: &[u8] = br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>"#;
-    let names: [&[u8]; 3] = [
-        b"[Content_Types].xml",
-        b"word/document.xml",
-        b"word/media/filler.bin",
-    ];
+    let names: [&[u8]; 3] = [b"[Content_Types].xml", b"word/document.xml", b"word/media/filler.bin"];
     // Local headers (30 + name) and central entries (46 + name), and the end record.
     let framing: u64 = names.iter().map(|n| 76 + 2 * n.len() as u64).sum::<u64>() + 22;
     let filler_len = size.max(1024) - framing - types.len() as u64 - document.len() as u64;
@@ -291,10 +270,7 @@ pub fn write_pdf(out: &mut impl Write, size: u64) -> io::Result<()> {
         out.write_all(bytes)?;
         Ok(bytes.len() as u64)
     };
-    written += put(
-        out,
-        b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
-    )?;
+    written += put(out, b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")?;
     let mut object = 3u32;
     let mut page = 0u32;
     while written + image.len() as u64 + 512 < size.max(4096) {
@@ -304,38 +280,25 @@ pub fn write_pdf(out: &mut impl Write, size: u64) -> io::Result<()> {
             object + 1,
             image.len()
         );
-        written +=
-            put(out, text.as_bytes())? + put(out, &image)? + put(out, b"\nendstream\nendobj\n")?;
+        written += put(out, text.as_bytes())? + put(out, &image)? + put(out, b"\nendstream\nendobj\n")?;
         object += 2;
         page += 1;
         if page.is_multiple_of(32) {
             let mut objects = String::new();
             for i in 0..32 {
-                objects.push_str(&format!(
-                    "<< /Type /Annot /Subtype /Link /Rect [0 0 {i} 10] /Border [0 0 0] >>\n"
-                ));
+                objects.push_str(&format!("<< /Type /Annot /Subtype /Link /Rect [0 0 {i} 10] /Border [0 0 0] >>\n"));
             }
             let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
             encoder.write_all(objects.as_bytes())?;
             let compressed = encoder.finish()?;
-            let header = format!(
-                "{object} 0 obj\n<< /Type /ObjStm /N 32 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
-                compressed.len()
-            );
-            written += put(out, header.as_bytes())?
-                + put(out, &compressed)?
-                + put(out, b"\nendstream\nendobj\n")?;
+            let header =
+                format!("{object} 0 obj\n<< /Type /ObjStm /N 32 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n", compressed.len());
+            written += put(out, header.as_bytes())? + put(out, &compressed)? + put(out, b"\nendstream\nendobj\n")?;
             object += 1;
         }
     }
-    put(
-        out,
-        format!("2 0 obj\n<< /Type /Pages /Count {page} >>\nendobj\n").as_bytes(),
-    )?;
-    put(
-        out,
-        format!("trailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes(),
-    )?;
+    put(out, format!("2 0 obj\n<< /Type /Pages /Count {page} >>\nendobj\n").as_bytes())?;
+    put(out, format!("trailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes())?;
     Ok(())
 }
 
@@ -358,5 +321,8 @@ pub fn write_pdf_syntax(out: &mut impl Write, size: u64) -> io::Result<()> {
         written += text.len() as u64;
         object += 1;
     }
-    out.write_all(format!("2 0 obj\n<< /Type /Pages /Count 0 /Kids [] >>\nendobj\ntrailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n").as_bytes())
+    out.write_all(
+        format!("2 0 obj\n<< /Type /Pages /Count 0 /Kids [] >>\nendobj\ntrailer\n<< /Size {object} /Root 1 0 R >>\nstartxref\n0\n%%EOF\n")
+            .as_bytes(),
+    )
 }

@@ -23,18 +23,12 @@ pub struct Window<'a> {
 impl<'a> Window<'a> {
     /// The head of an object: its first bytes, read from offset 0.
     pub fn new(size: u64, head: Vec<u8>) -> Self {
-        Self {
-            size,
-            spans: vec![(0, Cow::Owned(head))],
-        }
+        Self { size, spans: vec![(0, Cow::Owned(head))] }
     }
 
     /// A whole object held in memory: every range is there.
     pub fn whole(bytes: &'a [u8]) -> Self {
-        Self {
-            size: bytes.len() as u64,
-            spans: vec![(0, Cow::Borrowed(bytes))],
-        }
+        Self { size: bytes.len() as u64, spans: vec![(0, Cow::Borrowed(bytes))] }
     }
 
     /// Adds a range read at `offset`.
@@ -48,10 +42,7 @@ impl<'a> Window<'a> {
 
     /// How many ranges were read, and how many bytes in all.
     pub fn reads(&self) -> (usize, u64) {
-        (
-            self.spans.len(),
-            self.spans.iter().map(|(_, b)| b.len() as u64).sum(),
-        )
+        (self.spans.len(), self.spans.iter().map(|(_, b)| b.len() as u64).sum())
     }
 
     /// The bytes read from offset 0.
@@ -105,10 +96,7 @@ impl<'a> Window<'a> {
         if end > self.size {
             return Step::Done(Err(Refusal::invalid(
                 mime,
-                format!(
-                    "the structure points at bytes {}..{end}, past the file's end at {}",
-                    missing.offset, self.size
-                ),
+                format!("the structure points at bytes {}..{end}, past the file's end at {}", missing.offset, self.size),
             )));
         }
         // Near the end: the whole tail, which is where directories and
@@ -141,11 +129,7 @@ impl<'a> Window<'a> {
     /// A `Read + Seek` view for parsers that want one (cfb): reads outside
     /// the window fail, and the first range they wanted is kept.
     pub(super) fn reader(&self) -> WindowReader<'_, 'a> {
-        WindowReader {
-            window: self,
-            pos: 0,
-            missing: Cell::new(None),
-        }
+        WindowReader { window: self, pos: 0, missing: Cell::new(None) }
     }
 }
 
@@ -171,15 +155,9 @@ impl Read for WindowReader<'_, '_> {
         if there.is_empty() {
             let len = (buf.len() as u64).min(self.window.size - self.pos);
             if self.missing.get().is_none() {
-                self.missing.set(Some(Missing {
-                    offset: self.pos,
-                    len,
-                }));
+                self.missing.set(Some(Missing { offset: self.pos, len }));
             }
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "not in the bytes read",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "not in the bytes read"));
         }
         let n = there.len().min(buf.len());
         buf[..n].copy_from_slice(&there[..n]);
@@ -195,8 +173,7 @@ impl Seek for WindowReader<'_, '_> {
             SeekFrom::End(d) => self.window.size.checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        self.pos = pos
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = pos.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
     }
 }
@@ -211,13 +188,7 @@ mod tests {
         w.add(900, vec![2; 100]);
         assert_eq!(w.get(10, 5).unwrap(), &[1; 5]);
         assert_eq!(w.get(950, 50).unwrap(), &[2; 50]);
-        assert_eq!(
-            w.get(95, 10),
-            Err(Missing {
-                offset: 95,
-                len: 10
-            })
-        );
+        assert_eq!(w.get(95, 10), Err(Missing { offset: 95, len: 10 }));
         assert!(w.get(990, 20).is_err(), "past the end");
         assert_eq!(w.tail(10).unwrap(), &[2; 10]);
         assert_eq!(w.available(950).len(), 50);
@@ -230,53 +201,16 @@ mod tests {
         let w = Window::new(10 * 1024 * 1024, vec![0; HEAD_BYTES as usize]);
         // Near the end: the whole tail.
         let size = w.size();
-        assert_eq!(
-            w.plan_read(
-                Missing {
-                    offset: size - 22,
-                    len: 22
-                },
-                "x"
-            ),
-            Step::Read {
-                offset: size - TAIL_BYTES,
-                len: TAIL_BYTES
-            }
-        );
+        assert_eq!(w.plan_read(Missing { offset: size - 22, len: 22 }, "x"), Step::Read { offset: size - TAIL_BYTES, len: TAIL_BYTES });
         // In the middle: a fair share of the budget left (two reads to go).
         let share = (MAX_READ_BYTES - HEAD_BYTES) / 2;
-        let middle = Missing {
-            offset: 4096 * 1024,
-            len: 8,
-        };
-        assert_eq!(
-            w.plan_read(middle, "x"),
-            Step::Read {
-                offset: 4096 * 1024,
-                len: share
-            }
-        );
+        let middle = Missing { offset: 4096 * 1024, len: 8 };
+        assert_eq!(w.plan_read(middle, "x"), Step::Read { offset: 4096 * 1024, len: share });
         // More than the byte budget, or past the end, is refused.
-        let huge = w.plan_read(
-            Missing {
-                offset: 1024,
-                len: 2 * MAX_READ_BYTES,
-            },
-            "x",
-        );
-        assert!(
-            matches!(huge, Step::Done(Err(r)) if r.code == super::super::RefusalCode::UnverifiableContent)
-        );
-        let past = w.plan_read(
-            Missing {
-                offset: size,
-                len: 8,
-            },
-            "x",
-        );
-        assert!(
-            matches!(past, Step::Done(Err(r)) if r.code == super::super::RefusalCode::InvalidContent)
-        );
+        let huge = w.plan_read(Missing { offset: 1024, len: 2 * MAX_READ_BYTES }, "x");
+        assert!(matches!(huge, Step::Done(Err(r)) if r.code == super::super::RefusalCode::UnverifiableContent));
+        let past = w.plan_read(Missing { offset: size, len: 8 }, "x");
+        assert!(matches!(past, Step::Done(Err(r)) if r.code == super::super::RefusalCode::InvalidContent));
     }
 
     #[test]
@@ -287,12 +221,6 @@ mod tests {
         assert_eq!(r.read(&mut buf).unwrap(), 64);
         r.seek(SeekFrom::Start(500)).unwrap();
         assert!(r.read(&mut buf).is_err());
-        assert_eq!(
-            r.missing(),
-            Some(Missing {
-                offset: 500,
-                len: 64
-            })
-        );
+        assert_eq!(r.missing(), Some(Missing { offset: 500, len: 64 }));
     }
 }
