@@ -184,7 +184,7 @@ fn every_variable_a_function_requires_is_set_in_the_template() {
 }
 
 /// IAM actions each call needs: SDK operations, and SessionStore methods
-/// (shared/src/sessions.rs) by the DynamoDB operations they make.
+/// (shared/src/sessions/store.rs) by the DynamoDB operations they make.
 const CALLS: &[(&str, &[&str])] = &[
     // With SSE-KMS, writing (multipart) needs both KMS actions and reading needs Decrypt.
     (".create_multipart_upload()", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
@@ -235,7 +235,7 @@ const CALLS: &[(&str, &[&str])] = &[
     ("quota.charge(", &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"]),
     ("quota.release(", &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
     ("quota.resize(", &["dynamodb:GetItem", "dynamodb:UpdateItem"]),
-    // UploadCloser (shared/src/sessions.rs): aborts the multipart upload, sends the verdict, releases the quota.
+    // UploadCloser (shared/src/closeout.rs): aborts the multipart upload, sends the verdict, releases the quota.
     ("closer.close(", &["s3:AbortMultipartUpload", "sqs:SendMessage", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]),
 ];
 

@@ -140,6 +140,11 @@ pub fn describe(err: impl std::error::Error) -> String {
     aws_sdk_s3::error::DisplayErrorContext(err).to_string()
 }
 
+/// S3 quotes ETags; they are kept bare so every source compares equal.
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

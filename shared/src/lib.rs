@@ -4,9 +4,11 @@
 
 pub mod auth;
 pub mod aws;
+pub mod closeout;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod dynamo;
 pub mod error;
 pub mod http;
 pub mod inspection;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{FileStatus, Kind, UploadMode};
+use crate::sessions::UploadSession;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,4 +46,32 @@ pub struct VerdictMessage {
     /// stands in for the inspected bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+}
+
+impl VerdictMessage {
+    /// The FAILED verdict of an upload that will never complete (`reason`:
+    /// `cancelled`, `expired`): what the session knew, no bytes judged.
+    pub fn closed(session: &UploadSession, bucket: &str, reason: &str) -> Self {
+        Self {
+            file_id: session.file_id,
+            owner_id: session.owner_id,
+            bucket: bucket.to_string(),
+            key: session.key.clone(),
+            file_name: session.file_name.clone(),
+            size: session.plan.size,
+            etag: String::new(),
+            declared_type: session.declared_type.clone(),
+            detected_type: None,
+            kind: None,
+            status: FileStatus::Failed,
+            reason: Some(reason.to_string()),
+            sha256: session.sha256.clone(),
+            mode: Some(session.mode),
+            decided_at: crate::auth::now_secs(),
+            width: None,
+            height: None,
+            duration_ms: None,
+            version_id: None,
+        }
+    }
 }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::sessions::{n, s};
+use crate::dynamo::{n, s};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {

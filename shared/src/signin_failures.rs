@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::auth::now_secs;
 use crate::domain::signin::FORGET_AFTER_SECS;
-use crate::sessions::{n, s};
+use crate::dynamo::{n, s};
 
 /// How long an item outlives its last failure before DynamoDB drops it.
 const PURGE_AFTER_SECS: u64 = 86_400;

@@ -11,12 +11,14 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
+use sluice_shared::aws::bare_etag;
 use sluice_shared::aws::{self, Clients};
+use sluice_shared::closeout::UploadCloser;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
+use sluice_shared::http::{UploadRules, json_body, json_response, owned_session, respond, route_key, unknown_route};
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{RecordedPart, SessionStore, UploadCloser, UploadSession, bare_etag, owned_session};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession};
 use sluice_shared::{ApiError, config};
 
 pub struct CompleteUpload {

@@ -15,6 +15,7 @@ use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use sluice_shared::auth::now_secs;
+use sluice_shared::aws::bare_etag;
 use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, InspectSettings, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
@@ -22,7 +23,7 @@ use sluice_shared::domain::{FileName, FileStatus, TypePolicy, UploadMode, Verdic
 use sluice_shared::inspection::{self, Checked, HEAD_BYTES, Step, Window, pdf::PdfScanner};
 use sluice_shared::messages::VerdictMessage;
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{SessionStore, UploadSession, bare_etag};
+use sluice_shared::sessions::{SessionStore, UploadSession};
 use uuid::Uuid;
 
 pub struct Inspect {

@@ -18,9 +18,11 @@ use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Checksum, UploadMode};
-use sluice_shared::http::{json_body, json_response, query_number, respond, route_key, unknown_route};
+use sluice_shared::http::{
+    UploadRules, json_body, json_response, owned_session, query_number, require_parts_per_call, respond, route_key, unknown_route,
+};
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{MAX_PARTS_PER_CALL, SessionStore, UploadSession, owned_session, require_parts_per_call};
+use sluice_shared::sessions::{MAX_PARTS_PER_CALL, SessionStore, UploadSession};
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;

@@ -8,10 +8,13 @@ use serde::Deserialize;
 use serde_json::json;
 use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::Clients;
+use sluice_shared::aws::bare_etag;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::Sha256Checksum;
-use sluice_shared::http::{json_body, json_response, respond, route_key, unknown_route};
-use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession, bare_etag, owned_session, require_parts_per_call};
+use sluice_shared::http::{
+    UploadRules, json_body, json_response, owned_session, require_parts_per_call, respond, route_key, unknown_route,
+};
+use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession};
 use sluice_shared::{ApiError, config};
 
 pub struct RecordChunk {

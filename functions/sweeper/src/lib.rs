@@ -17,10 +17,11 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use sluice_shared::auth::now_secs;
 use sluice_shared::aws::{self, Clients};
+use sluice_shared::closeout::UploadCloser;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::UploadMode;
 use sluice_shared::domain::status::SessionStage;
-use sluice_shared::sessions::{SessionStore, UploadCloser, UploadSession};
+use sluice_shared::sessions::{SessionStore, UploadSession};
 
 pub struct Sweeper {
     pub sessions: SessionStore,
@@ -113,7 +114,7 @@ async fn sweep_expired(deps: &Sweeper, now: u64) -> Result<Swept, Error> {
             Err(e) => {
                 // Back to open-and-expired, for the next run.
                 let _ = deps.sessions.set_stage(session.file_id, SessionStage::Expired, SessionStage::Open).await;
-                tracing::warn!(file_id = %session.file_id, error = %e.message, "expired upload not ended; retried next run");
+                tracing::warn!(file_id = %session.file_id, error = %e, "expired upload not ended; retried next run");
                 counts.failed += 1;
             }
         }
@@ -132,7 +133,7 @@ async fn redrive(deps: &Sweeper, session: &UploadSession, now: u64) -> Result<Op
         SessionStage::Open => return Ok(None),
         SessionStage::Cancelled | SessionStage::Expired => {
             let reason = session.stage.failure_reason().unwrap_or_default();
-            deps.closer.close(session, reason).await.map_err(|e| e.message)?;
+            deps.closer.close(session, reason).await?;
             "closed again"
         }
         SessionStage::Completing => match &session.judged {
@@ -158,7 +159,7 @@ async fn redrive(deps: &Sweeper, session: &UploadSession, now: u64) -> Result<Op
                 if !deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Expired).await? {
                     return Ok(None);
                 }
-                deps.closer.close(session, expired_reason()).await.map_err(|e| e.message)?;
+                deps.closer.close(session, expired_reason()).await?;
                 "expired"
             }
             None => return Ok(None),

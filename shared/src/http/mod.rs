@@ -1,4 +1,10 @@
-//! Request parsing and response building shared by the API functions.
+//! Request parsing and response building shared by the API functions, and
+//! the rules over an upload session that the upload routes answer by
+//! (`upload_rules`).
+
+pub mod upload_rules;
+
+pub use upload_rules::{UploadRules, owned_session, require_parts_per_call};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

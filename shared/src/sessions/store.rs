@@ -8,140 +8,18 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::entity::{Judged, PURGE_GRACE_SECS, RecordedPart, UploadSession};
 use crate::domain::status::SessionStage;
 use crate::domain::{PartPlan, UploadMode};
-use crate::quota::QuotaLedger;
+use crate::dynamo::{self, n, s};
 
 const SESSION_SK: &str = "session";
 
-/// How long an expired session stays readable for the sweeper.
-pub const PURGE_GRACE_SECS: u64 = 2 * 86_400;
-
-/// Most parts one call may sign or record, so one invocation's work (and
-/// what a timed-out call leaves to retry) stays bounded.
-pub const MAX_PARTS_PER_CALL: u32 = 1000;
-
-/// 400 `invalid_parts` unless a call names 1 to [`MAX_PARTS_PER_CALL`] parts.
-pub fn require_parts_per_call(count: usize) -> Result<(), crate::ApiError> {
-    if count == 0 || count > MAX_PARTS_PER_CALL as usize {
-        return Err(crate::ApiError::bad_request("invalid_parts", format!("send 1 to {MAX_PARTS_PER_CALL} parts per call; got {count}")));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct UploadSession {
-    pub file_id: Uuid,
-    pub owner_id: Uuid,
-    pub key: String,
-    pub upload_id: String,
-    pub file_name: String,
-    pub declared_type: String,
-    pub mode: UploadMode,
-    pub plan: PartPlan,
-    /// The whole file's SHA-256 (base64) as the client declared it.
-    pub sha256: Option<String>,
-    pub stage: SessionStage,
-    pub recorded_count: u32,
-    pub created_at: u64,
-    pub expires_at: u64,
-    /// When the stage last changed, or the sweeper last re-drove the upload.
-    pub stage_at: u64,
-    /// What inspect decided, once it has.
-    pub judged: Option<Judged>,
-    /// Whether persist has written a verdict of this upload to Postgres.
-    pub verdict_stored: bool,
-}
-
-/// The object version inspect judged (a replayed PUT is another version and
-/// is told apart by it) and the verdict it sent, kept so a verdict lost on
-/// its way to Postgres can be sent again.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
-    pub version_id: Option<String>,
-    pub verdict: String,
-}
-
-impl UploadSession {
-    /// Sessions past their TTL count as gone even before DynamoDB deletes them.
-    pub fn is_expired(&self, now: u64) -> bool {
-        self.expires_at <= now
-    }
-
-    /// 409 unless parts may still be sent and recorded.
-    pub fn require_open(&self) -> Result<(), crate::ApiError> {
-        let why = match self.stage {
-            SessionStage::Open => return Ok(()),
-            SessionStage::Completing => "this upload is being completed; no more parts can be sent",
-            SessionStage::Cancelled => "this upload was cancelled; no more parts can be sent",
-            SessionStage::Expired => "this upload expired; start a new one",
-        };
-        Err(crate::ApiError::conflict("upload_not_open", why))
-    }
-
-    /// 409 unless this is a multipart upload still taking parts.
-    pub fn require_parts_open(&self) -> Result<(), crate::ApiError> {
-        self.require_multipart()?;
-        self.require_open()
-    }
-
-    /// Part `n` of the plan, or 400 naming the range.
-    pub fn part(&self, n: i64) -> Result<crate::domain::PartNumber, crate::ApiError> {
-        self.plan.part_number(n).ok_or_else(|| {
-            crate::ApiError::bad_request(
-                "invalid_part_number",
-                format!("partNumber {n} is outside the plan (1 to {})", self.plan.part_count),
-            )
-        })
-    }
-
-    /// 409 for the part routes unless we planned the parts.
-    pub fn require_multipart(&self) -> Result<(), crate::ApiError> {
-        match self.mode {
-            UploadMode::Multipart => Ok(()),
-            UploadMode::Single => Err(crate::ApiError::conflict(
-                "not_multipart",
-                "this upload is one presigned PUT: it has no parts and completes when the PUT succeeds",
-            )),
-            UploadMode::Companion => Err(companion_conflict()),
-        }
-    }
-
-    /// 409 for the /s3/multipart routes unless they started this upload.
-    pub fn require_companion(&self) -> Result<(), crate::ApiError> {
-        match self.mode {
-            UploadMode::Companion => Ok(()),
-            UploadMode::Single | UploadMode::Multipart => {
-                Err(crate::ApiError::conflict("not_companion", "this upload was started by POST /uploads; use the /uploads routes for it"))
-            }
-        }
-    }
-
-    /// Whether S3 holds a multipart upload for this session.
-    pub fn has_multipart_upload(&self) -> bool {
-        matches!(self.mode, UploadMode::Multipart | UploadMode::Companion)
-    }
-}
-
-fn companion_conflict() -> crate::ApiError {
-    crate::ApiError::conflict(
-        "not_multipart",
-        "this upload was started by POST /s3/multipart (Uppy): its parts are signed, listed and completed through the /s3/multipart routes",
-    )
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordedPart {
-    pub part_number: u32,
-    pub size: u64,
-    pub etag: String,
-    /// The part's SHA-256 (base64), when the client sent one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checksum_sha256: Option<String>,
+/// The session item's key: the one place it is spelled.
+fn session_key(file_id: Uuid) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(file_id.to_string())), ("sk".to_string(), s(SESSION_SK))])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,14 +32,6 @@ pub enum StoreError {
 
 fn dynamo_err<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError {
     StoreError::Dynamo(crate::aws::describe(e))
-}
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn part_sk(part_number: u32) -> String {
@@ -222,8 +92,7 @@ impl SessionStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
+            .set_key(Some(session_key(file_id)))
             .consistent_read(true)
             .send()
             .await
@@ -248,8 +117,7 @@ impl SessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
+            .set_key(Some(session_key(file_id)))
             .update_expression("ADD recordedCount :new")
             .expression_attribute_values(":new", n(new_parts))
             .condition_expression("attribute_exists(pk)")
@@ -349,8 +217,7 @@ impl SessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
+            .set_key(Some(session_key(file_id)))
             .update_expression("SET stage = :to, stageAt = :now")
             .condition_expression("stage = :from")
             .expression_attribute_values(":to", s(to.as_str()))
@@ -373,8 +240,7 @@ impl SessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
+            .set_key(Some(session_key(file_id)))
             .expression_attribute_values(":verdict", s(verdict));
         let update = match version_id {
             Some(version) => update
@@ -408,8 +274,7 @@ impl SessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
+            .set_key(Some(session_key(file_id)))
             .update_expression(format!("SET {attribute} = :now"))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", n(crate::auth::now_secs()))
@@ -454,8 +319,7 @@ impl SessionStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(file_id.to_string()))
-            .key("sk", s(SESSION_SK))
+            .set_key(Some(session_key(file_id)))
             .update_expression("SET stageAt = :now")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", n(crate::auth::now_secs()))
@@ -467,14 +331,11 @@ impl SessionStore {
 }
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, StoreError> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned().ok_or_else(|| StoreError::Malformed(format!("{name} is missing")))
+    dynamo::string(item, name).ok_or_else(|| StoreError::Malformed(format!("{name} is missing")))
 }
 
 fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| StoreError::Malformed(format!("{name} is missing or not a number")))
+    dynamo::number(item, name).ok_or_else(|| StoreError::Malformed(format!("{name} is missing or not a number")))
 }
 
 fn uuid(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Uuid, StoreError> {
@@ -502,92 +363,4 @@ fn parse_session(item: &HashMap<String, AttributeValue>) -> Result<UploadSession
         judged: text(item, "verdict").ok().map(|verdict| Judged { version_id: text(item, "judgedVersion").ok(), verdict }),
         verdict_stored: item.contains_key("verdictStoredAt"),
     })
-}
-
-/// The caller's open session, or 404 (also for another user's or an expired one).
-pub async fn owned_session(sessions: &SessionStore, req: &lambda_http::Request, owner: Uuid) -> Result<UploadSession, crate::ApiError> {
-    let file_id = crate::http::file_id(req)?;
-    let session = sessions.get(file_id).await.map_err(|e| crate::ApiError::unavailable("the session table", e))?;
-    session
-        .filter(|s| s.owner_id == owner && !s.is_expired(crate::auth::now_secs()))
-        .ok_or_else(|| crate::ApiError::not_found("this upload"))
-}
-
-/// Ends uploads that will never complete (cancelled or expired): aborts the
-/// multipart upload, so S3 frees every part, and sends the FAILED verdict for
-/// persist to record. Repeatable: an upload already aborted is fine.
-pub struct UploadCloser {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    quota: QuotaLedger,
-    bucket: String,
-    verdict_queue_url: String,
-}
-
-impl UploadCloser {
-    pub fn from_env(
-        env: &crate::config::Env,
-        clients: &crate::aws::Clients,
-        settings: &crate::config::UploadSettings,
-    ) -> Result<Self, crate::config::ConfigError> {
-        Ok(Self {
-            s3: clients.s3(),
-            sqs: clients.sqs(),
-            quota: QuotaLedger::new(clients.dynamodb(), &settings.sessions_table),
-            bucket: settings.bucket.clone(),
-            verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
-        })
-    }
-
-    /// A single-PUT upload has nothing to abort: a PUT that lands after the
-    /// stage changed is removed by inspect.
-    pub async fn close(&self, session: &UploadSession, reason: &str) -> Result<crate::messages::VerdictMessage, crate::ApiError> {
-        if session.has_multipart_upload() {
-            let aborted =
-                self.s3.abort_multipart_upload().bucket(&self.bucket).key(&session.key).upload_id(&session.upload_id).send().await;
-            if let Err(e) = aborted {
-                let text = crate::aws::describe(e);
-                if !text.contains("NoSuchUpload") {
-                    return Err(crate::ApiError::unavailable("S3", text));
-                }
-            }
-        }
-        let verdict = crate::messages::VerdictMessage {
-            file_id: session.file_id,
-            owner_id: session.owner_id,
-            bucket: self.bucket.clone(),
-            key: session.key.clone(),
-            file_name: session.file_name.clone(),
-            size: session.plan.size,
-            etag: String::new(),
-            declared_type: session.declared_type.clone(),
-            detected_type: None,
-            kind: None,
-            status: crate::domain::FileStatus::Failed,
-            reason: Some(reason.to_string()),
-            sha256: session.sha256.clone(),
-            mode: Some(session.mode),
-            decided_at: crate::auth::now_secs(),
-            width: None,
-            height: None,
-            duration_ms: None,
-            version_id: None,
-        };
-        let body = serde_json::to_string(&verdict).map_err(|e| crate::ApiError::unavailable("the verdict", e))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.verdict_queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| crate::ApiError::unavailable("the verdict queue", crate::aws::describe(e)))?;
-        // Last: a close that fails before this is retried and releases then.
-        self.quota.release(session.owner_id, session.file_id).await.map_err(|e| crate::ApiError::unavailable("the quota ledger", e))?;
-        Ok(verdict)
-    }
-}
-
-/// S3 quotes ETags; they are kept bare so every source compares equal.
-pub fn bare_etag(etag: &str) -> &str {
-    etag.trim().trim_matches('"')
 }
