@@ -81,3 +81,29 @@ impl From<crate::quota::QuotaError> for ApiError {
         }
     }
 }
+
+/// The stores an API function depends on: unreachable or failing, each is a
+/// 503 naming it, so a handler writes `?` rather than a mapping.
+impl From<crate::sessions::StoreError> for ApiError {
+    fn from(e: crate::sessions::StoreError) -> Self {
+        Self::unavailable("the session table", e)
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::unavailable("the database", e)
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::from(crate::db::DbError::from(e))
+    }
+}
+
+impl From<crate::signin_failures::SigninStoreError> for ApiError {
+    fn from(e: crate::signin_failures::SigninStoreError) -> Self {
+        Self::unavailable("the sign-in counter", e)
+    }
+}

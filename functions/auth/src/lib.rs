@@ -73,7 +73,7 @@ async fn signup(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
         return Err(ApiError::bad_request("invalid_name", format!("name is {} characters; the maximum is 200", n.chars().count())));
     }
     let hash = hash_password(password.expose().to_string()).await?;
-    let db = auth.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let db = auth.db.client().await?;
     let user_id = Uuid::new_v4();
     let inserted = db
         .query_opt(
@@ -81,8 +81,7 @@ async fn signup(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
              ON CONFLICT (email) DO NOTHING RETURNING id",
             &[&user_id, &email.as_str(), &name, &hash],
         )
-        .await
-        .map_err(|e| ApiError::unavailable("the database", e))?;
+        .await?;
     if inserted.is_none() {
         return Err(ApiError::conflict("email_taken", format!("{} already has an account", email.as_str())));
     }
@@ -103,12 +102,8 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
     // address slows down guesses from there, not the owner signing in from
     // another (API Gateway's throttles bound the rest).
     let counted_as = format!("{}|{}", email.as_str(), source_ip(req));
-    fn unavailable(e: impl std::fmt::Display) -> ApiError {
-        ApiError::unavailable("the database", e)
-    }
-    let counter_unavailable = |e| ApiError::unavailable("the sign-in counter", e);
     // Before the hash: a guesser waits, and costs no Argon2 while it does.
-    if let Some(last) = auth.signins.get(&counted_as).await.map_err(counter_unavailable)? {
+    if let Some(last) = auth.signins.get(&counted_as).await? {
         let since = sluice_shared::auth::now_secs().saturating_sub(last.last_at);
         if let Some(wait) = signin::signin_wait(last.count, since) {
             return Err(ApiError::new(
@@ -119,14 +114,14 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
             .with("retryAfter", wait));
         }
     }
-    let db = auth.db.client().await.map_err(unavailable)?;
-    let row = db.query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()]).await.map_err(unavailable)?;
+    let db = auth.db.client().await?;
+    let row = db.query_opt("SELECT id, password_hash FROM users WHERE email = $1", &[&email.as_str()]).await?;
     let (user_id, stored) = match row {
         Some(row) => (Some(row.get::<_, Uuid>(0)), Some(row.get::<_, String>(1))),
         None => (None, None),
     };
     if !verify_password(input.password, stored).await || user_id.is_none() {
-        auth.signins.count(&counted_as).await.map_err(counter_unavailable)?;
+        auth.signins.count(&counted_as).await?;
         return Err(wrong());
     }
     let user_id = user_id.ok_or_else(wrong)?;

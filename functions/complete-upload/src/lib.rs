@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
@@ -132,8 +133,7 @@ async fn complete(deps: &CompleteUpload, req: &Request) -> Result<Response<Body>
         SessionStage::Cancelled | SessionStage::Expired => return Err(cancelled_conflict()),
         SessionStage::Open => {}
     }
-    let unavailable = |e| ApiError::unavailable("the session table", e);
-    let recorded = deps.sessions.parts(session.file_id).await.map_err(unavailable)?;
+    let recorded = deps.sessions.parts(session.file_id).await?;
     let in_s3 = parts_in_s3(deps, &session).await?;
     let missing = missing_parts(&session, &recorded, &in_s3);
     if !missing.is_empty() {
@@ -165,11 +165,10 @@ async fn finish(
     parts: &[RecordedPart],
     in_s3: &HashMap<u32, PartInS3>,
 ) -> Result<(), ApiError> {
-    let unavailable = |e| ApiError::unavailable("the session table", e);
     let completing = session.stage == SessionStage::Completing;
-    if !completing && !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await.map_err(unavailable)? {
+    if !completing && !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Completing).await? {
         // Another request moved it first: a parallel complete, or a cancel.
-        let now = deps.sessions.get(session.file_id).await.map_err(unavailable)?.map(|s| s.stage);
+        let now = deps.sessions.get(session.file_id).await?.map(|s| s.stage);
         return if now == Some(SessionStage::Completing) { Ok(()) } else { Err(cancelled_conflict()) };
     }
     // S3 keeps each part's SHA-256 (the upload was created with it) and
@@ -194,6 +193,7 @@ async fn finish(
         .send()
         .await;
     if let Err(e) = result {
+        let refused = matches!(e.code(), Some("NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall"));
         let text = aws::describe(e);
         // An error does not prove S3 did not complete: the answer may have
         // been lost (and the SDK's retry then finds NoSuchUpload). If the
@@ -211,7 +211,7 @@ async fn finish(
             Some(false) => {}
         }
         let _ = deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Open).await;
-        return Err(if text.contains("NoSuchUpload") || text.contains("InvalidPart") || text.contains("EntityTooSmall") {
+        return Err(if refused {
             ApiError::conflict("complete_refused", format!("S3 refused to complete the upload: {text}"))
         } else {
             ApiError::unavailable("S3", text)
@@ -227,10 +227,8 @@ async fn still_open(deps: &CompleteUpload, session: &UploadSession) -> Result<bo
         deps.s3.list_parts().bucket(&deps.settings.bucket).key(&session.key).upload_id(&session.upload_id).max_parts(1).send().await;
     match listed {
         Ok(_) => Ok(true),
-        Err(e) => {
-            let text = aws::describe(e);
-            if text.contains("NoSuchUpload") { Ok(false) } else { Err(ApiError::unavailable("S3", text)) }
-        }
+        Err(e) if e.code() == Some("NoSuchUpload") => Ok(false),
+        Err(e) => Err(ApiError::unavailable("S3", aws::describe(e))),
     }
 }
 
@@ -384,7 +382,7 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
     // The parts Uppy listed (up to 10,000): written concurrently, counted once.
     let completed = match deps.sessions.record_parts(session.file_id, &parts, session.expires_at).await {
         Ok(_) => finish(deps, &session, &parts, &in_s3).await,
-        Err(e) => Err(ApiError::unavailable("the session table", e)),
+        Err(e) => Err(e.into()),
     };
     if let Err(e) = completed {
         // S3 refused (or never got) the complete, and the upload is still
@@ -409,7 +407,6 @@ async fn companion_complete(deps: &CompleteUpload, req: &Request) -> Result<Resp
 async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<serde_json::Value, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    let unavailable = |e| ApiError::unavailable("the session table", e);
     // The stage the upload ends in: cancelled now, or as it already ended.
     let ended = match session.stage {
         SessionStage::Completing => {
@@ -419,7 +416,7 @@ async fn cancel(deps: &CompleteUpload, req: &Request) -> Result<serde_json::Valu
             ));
         }
         SessionStage::Open => {
-            if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Cancelled).await.map_err(unavailable)? {
+            if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Cancelled).await? {
                 return Err(ApiError::conflict("upload_completing", "this upload started completing first"));
             }
             SessionStage::Cancelled

@@ -68,7 +68,7 @@ pub async fn handle(deps: &Files, req: Request) -> Result<Response<Body>, Error>
 async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let id = file_id(req)?;
-    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let db = deps.db.client().await?;
     let row = db
         .query_opt(
             "SELECT f.file_name, f.status, f.size, f.etag, f.declared_type, f.detected_type, f.kind, f.reason,
@@ -78,8 +78,7 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
              FROM files f WHERE f.id = $1 AND f.owner_id = $2",
             &[&id, &caller.sub],
         )
-        .await
-        .map_err(|e| ApiError::unavailable("the database", e))?;
+        .await?;
     if let Some(row) = row {
         // Deleted: gone, even though its upload session may still be readable.
         if row.get::<_, bool>(11) {
@@ -105,7 +104,7 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         });
         return Ok(json_response(200, &body));
     }
-    let session = deps.sessions.get(id).await.map_err(|e| ApiError::unavailable("the session table", e))?;
+    let session = deps.sessions.get(id).await?;
     let session =
         session.filter(|s| s.owner_id == caller.sub && !s.is_expired(now_secs())).ok_or_else(|| ApiError::not_found("this file"))?;
     Ok(json_response(
@@ -155,7 +154,7 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
         None => None,
     };
     let (after_time, after_id) = after.unzip();
-    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let db = deps.db.client().await?;
     let rows = db
         .query(
             r#"SELECT id, file_name, status, size, declared_type, detected_type, kind, reason,
@@ -168,8 +167,7 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
              LIMIT $4"#,
             &[&caller.sub, &after_time, &after_id, &(i64::from(limit) + 1)],
         )
-        .await
-        .map_err(|e| ApiError::unavailable("the database", e))?;
+        .await?;
     let more = rows.len() > limit as usize;
     let page = &rows[..rows.len().min(limit as usize)];
     let files: Vec<Value> = page
@@ -212,15 +210,14 @@ struct LiveFile {
 async fn live_file(deps: &Files, req: &Request) -> Result<LiveFile, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let id = file_id(req)?;
-    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
+    let db = deps.db.client().await?;
     let row = db
         .query_opt(
             "SELECT file_name, status, bucket, s3_key, detected_type, version_id FROM files
              WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL",
             &[&id, &caller.sub],
         )
-        .await
-        .map_err(|e| ApiError::unavailable("the database", e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("this file"))?;
     Ok(LiveFile {
         id,
@@ -280,9 +277,7 @@ async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiE
             .map_err(|e| ApiError::unavailable("S3", aws::describe(e)))?;
     }
     deps.quota.release(file.owner, file.id).await.map_err(|e| ApiError::unavailable("the quota ledger", e))?;
-    let db = deps.db.client().await.map_err(|e| ApiError::unavailable("the database", e))?;
-    db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&file.id])
-        .await
-        .map_err(|e| ApiError::unavailable("the database", e))?;
+    let db = deps.db.client().await?;
+    db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&file.id]).await?;
     Ok(json_response(200, &json!({ "fileId": file.id, "deleted": true })))
 }

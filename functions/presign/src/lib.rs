@@ -265,7 +265,7 @@ async fn begin(deps: &Presign, session: &mut UploadSession) -> Result<Option<Par
 async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    let recorded = deps.sessions.parts(session.file_id).await.map_err(|e| ApiError::unavailable("the session table", e))?;
+    let recorded = deps.sessions.parts(session.file_id).await?;
     Ok(json_response(
         200,
         &json!({

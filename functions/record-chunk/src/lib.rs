@@ -85,11 +85,7 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
             Ok(part)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let count = deps
-        .sessions
-        .record_parts(session.file_id, &parts, session.expires_at)
-        .await
-        .map_err(|e| ApiError::unavailable("the session table", e))?;
+    let count = deps.sessions.record_parts(session.file_id, &parts, session.expires_at).await?;
     let mut answer = json!({ "partNumbers": seen, "recordedParts": count, "partCount": session.plan.part_count });
     if one {
         // The single-part answer as it was, beside the batch's fields.

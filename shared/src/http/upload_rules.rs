@@ -19,7 +19,7 @@ pub fn require_parts_per_call(count: usize) -> Result<(), ApiError> {
 /// The caller's open session, or 404 (also for another user's or an expired one).
 pub async fn owned_session(sessions: &SessionStore, req: &lambda_http::Request, owner: Uuid) -> Result<UploadSession, ApiError> {
     let file_id = super::file_id(req)?;
-    let session = sessions.get(file_id).await.map_err(|e| ApiError::unavailable("the session table", e))?;
+    let session = sessions.get(file_id).await?;
     session.filter(|s| s.owner_id == owner && !s.is_expired(crate::auth::now_secs())).ok_or_else(|| ApiError::not_found("this upload"))
 }
 
