@@ -2,7 +2,8 @@
 //! resumed, a part that fails twice, Ctrl-C, and ls/download/rm. The local
 //! S3 counts every part PUT it receives.
 
-#[path = "../../local/tests/common/mod.rs"]
+#[allow(dead_code)]
+#[path = "../../local/tests/api/common.rs"]
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! API's origin, as CloudFront does in AWS. Its screenshot is kept in
 //! target/e2e-artifacts/.
 
+#[allow(dead_code)]
+#[path = "api/common.rs"]
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! maxReceiveCount: its own test binary, since it stops the one Postgres
 //! every stack of the run shares (and starts it again on the same port).
 
+#[allow(dead_code)]
+#[path = "api/common.rs"]
 mod common;
 
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The upload pipeline end to end, through HTTP on the local stack.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,6 @@
 //! Who may do what, and what bad input gets back.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

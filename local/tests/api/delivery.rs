@@ -1,11 +1,9 @@
 //! At-least-once delivery: duplicate events and messages, poison messages.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::*;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
-use common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 

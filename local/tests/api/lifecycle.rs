@@ -1,15 +1,7 @@
 //! Uploads that stop half-way end well: resumed with only the missing
 //! parts, or cancelled with nothing left in S3.
 
-mod common;
-
-use common::*;
-
-/// The multipart uploads S3 still holds under a key prefix.
-async fn uploads_in_s3(stack: &sluice_local::Stack, prefix: &str) -> Vec<String> {
-    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).prefix(prefix).send().await.unwrap();
-    listed.uploads().iter().filter_map(|u| u.upload_id.clone()).collect()
-}
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_lost_its_place_resumes_with_only_the_missing_parts() {

@@ -3,9 +3,7 @@
 //! cookie is the only credential, the key Uppy echoes back is ignored, and
 //! the parts S3 holds are the truth at complete.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -36,11 +34,6 @@ async fn put_part(client: &Client, user: &User, upload_id: &str, n: u32, bytes: 
     let resp = client.http.put(url).body(bytes.to_vec()).send().await.unwrap();
     assert_eq!(resp.status(), 200, "PUT part {n}: {}", resp.text().await.unwrap_or_default());
     resp.headers()["etag"].to_str().unwrap().trim_matches('"').to_string()
-}
-
-async fn uploads_in_progress(stack: &sluice_local::Stack) -> usize {
-    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
-    listed.uploads().len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,10 +161,10 @@ async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_
     assert!(answer["error"]["message"].as_str().unwrap().contains(&format!("{} bytes", 5 * MIB)), "{answer}");
 
     // Uppy's cancel aborts the multipart upload and gives the quota back.
-    assert_eq!(uploads_in_progress(&stack).await, 1);
+    assert_eq!(uploads_in_s3(&stack, "").await.len(), 1);
     let (status, answer) = uppy(&client, &owner, "DELETE", &format!("/multipart/{upload_id}?key=x"), None).await;
     assert_eq!((status, answer), (StatusCode::OK, json!({})));
-    assert_eq!(uploads_in_progress(&stack).await, 0, "S3 holds no parts of it");
+    assert_eq!(uploads_in_s3(&stack, "").await.len(), 0, "S3 holds no parts of it");
     let file = client.wait_final(&owner, &upload_id).await;
     assert_eq!((file["status"].as_str(), file["reason"].as_str()), (Some("FAILED"), Some("cancelled")), "{file}");
 
@@ -182,7 +175,7 @@ async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_
     let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(create)).await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (413, Some("quota_exceeded")), "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("declare metadata.size"), "{answer}");
-    assert_eq!(uploads_in_progress(&stack).await, 0, "S3 was not asked");
+    assert_eq!(uploads_in_s3(&stack, "").await.len(), 0, "S3 was not asked");
     assert_eq!(stack.inspect.quota.used(owner.id.parse().unwrap()).await.unwrap(), 0);
 
     // A type outside the allowlist and a bad size are refused before S3 is asked.
@@ -192,7 +185,7 @@ async fn companion_routes_refuse_strangers_bad_parts_and_wrong_sizes_and_cancel_
     let bad = json!({ "filename": "x.png", "type": "image/png", "metadata": { "size": "lots" } });
     let (status, answer) = uppy(&client, &owner, "POST", "/multipart", Some(bad)).await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (400, Some("invalid_size")), "{answer}");
-    assert_eq!(uploads_in_progress(&stack).await, 0);
+    assert_eq!(uploads_in_s3(&stack, "").await.len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

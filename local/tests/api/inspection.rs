@@ -4,9 +4,7 @@
 //! FAILED with its reason and its object gone. Downloads are served as the
 //! detected type, whatever the PUT said.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use sluice_shared::inspection::samples::fixture_rows as rows;
 

@@ -2,12 +2,10 @@
 //! routes table, and a walk through every route answers every documented
 //! status with a body its schema accepts.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice_shared::routes::{self, ROUTES};

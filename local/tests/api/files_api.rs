@@ -1,11 +1,9 @@
 //! The files API: the caller's files page by page, and download URLs only
 //! for the owner's UPLOADED files, under the name they were uploaded with.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_listed_newest_first_in_pages_that_inserts_do_not_shift() {

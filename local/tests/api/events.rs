@@ -1,9 +1,7 @@
 //! Every handler called directly with its sample event from events/, on a
 //! real local stack (the sample ids and token are swapped for live ones).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! Small files in one PUT, SHA-256 checksums that S3 itself enforces, the
 //! type allowlist and the per-user quota, end to end on the local stack.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use sluice_shared::domain::Sha256Checksum;
 use sluice_shared::quota::QuotaLedger;

@@ -1,6 +1,5 @@
 //! spawn_stack() gives each test its own stack (database, bucket, queues,
 //! table, API and S3 ports) on the Postgres and moto that `make test` started.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -187,6 +186,12 @@ pub fn elf(size: usize) -> Vec<u8> {
     data.extend(sluice_shared::inspection::samples::filler(0x9E37_79B9, size.saturating_sub(data.len())));
     data.truncate(size);
     data
+}
+
+/// The ids of the multipart uploads S3 still holds under a key prefix.
+pub async fn uploads_in_s3(stack: &Stack, prefix: &str) -> Vec<String> {
+    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).prefix(prefix).send().await.unwrap();
+    listed.uploads().iter().filter_map(|u| u.upload_id.clone()).collect()
 }
 
 /// Waits until `check` holds, or fails after `secs`.

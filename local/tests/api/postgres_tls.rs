@@ -2,9 +2,7 @@
 //! own CA, a certificate for `localhost`): `sslmode` is honoured as libpq
 //! reads it, and the whole pipeline runs over TLS end to end.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sluice_shared::db;
 
 /// The TLS-only Postgres of this test; stopped and removed when dropped.

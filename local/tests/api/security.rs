@@ -2,11 +2,9 @@
 //! kind of bad token before touching S3 or the database, and hostile file
 //! names are stored safely and given back exactly.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sluice_shared::auth::{Claims, now_secs};
@@ -76,11 +74,6 @@ fn valid_body(path: &str, method: &str) -> Option<Value> {
     }
 }
 
-async fn multipart_uploads(stack: &sluice_local::Stack) -> usize {
-    let listed = stack.clients.s3().list_multipart_uploads().bucket(&stack.bucket).send().await.unwrap();
-    listed.uploads().len()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_token_is_refused_on_every_route_before_any_work() {
     let stack = spawn_stack().await;
@@ -90,7 +83,7 @@ async fn every_bad_token_is_refused_on_every_route_before_any_work() {
     let tokens = bad_tokens(&stack, &owner);
     let ledger = sluice_shared::quota::QuotaLedger::new(stack.clients.dynamodb(), &stack.table);
     let owner_id = owner.id.parse().unwrap();
-    assert_eq!((multipart_uploads(&stack).await, ledger.used(owner_id).await.unwrap()), (1, 1000));
+    assert_eq!((uploads_in_s3(&stack, "").await.len(), ledger.used(owner_id).await.unwrap()), (1, 1000));
 
     let routes: Vec<_> = ROUTES.iter().filter(|r| r.authenticated).collect();
     assert_eq!(routes.len(), ROUTES.len() - 3, "all but sign-up, sign-in and sign-out need a token");
@@ -106,7 +99,7 @@ async fn every_bad_token_is_refused_on_every_route_before_any_work() {
 
     // Nothing reached S3, DynamoDB or Postgres: no upload started, none
     // cancelled or completed, no part recorded, no quota taken, no row.
-    assert_eq!(multipart_uploads(&stack).await, 1);
+    assert_eq!(uploads_in_s3(&stack, "").await.len(), 1);
     assert_eq!(ledger.used(owner_id).await.unwrap(), 1000);
     let (status, state) = client.call("GET", &format!("/uploads/{}", upload.file_id), Some(&owner.token), None).await;
     assert_eq!(
