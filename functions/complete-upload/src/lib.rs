@@ -246,12 +246,9 @@ async fn retried_complete(deps: &CompleteUpload, session: &UploadSession) -> Res
 }
 
 /// Whether S3 holds an object at `key`; None when S3 cannot say.
+/// None when S3 cannot say.
 async fn object_exists(deps: &CompleteUpload, key: &str) -> Option<bool> {
-    match deps.s3.head_object().bucket(&deps.settings.bucket).key(key).send().await {
-        Ok(_) => Some(true),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Some(false),
-        Err(_) => None,
-    }
+    aws::object_exists(&deps.s3, &deps.settings.bucket, key).await.ok()
 }
 
 fn cancelled_conflict() -> ApiError {

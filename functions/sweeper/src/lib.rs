@@ -170,9 +170,5 @@ async fn redrive(deps: &Sweeper, session: &UploadSession, now: u64) -> Result<Op
 }
 
 async fn object_exists(deps: &Sweeper, session: &UploadSession) -> Result<bool, Error> {
-    match deps.inspect.s3.head_object().bucket(&deps.bucket).key(&session.key).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-        Err(e) => Err(aws::describe(e).into()),
-    }
+    Ok(aws::object_exists(&deps.inspect.s3, &deps.bucket, &session.key).await?)
 }

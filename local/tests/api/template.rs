@@ -194,6 +194,8 @@ const CALLS: &[(&str, &[&str])] = &[
     (".abort_multipart_upload()", &["s3:AbortMultipartUpload"]),
     (".list_parts()", &["s3:ListMultipartUploadParts"]),
     (".head_object()", &["s3:GetObject"]),
+    // shared/src/aws.rs: a HeadObject.
+    ("aws::object_exists(", &["s3:GetObject"]),
     (".get_object()", &["s3:GetObject", "kms:Decrypt"]),
     (".delete_object()", &["s3:DeleteObject"]),
     (".send_message()", &["sqs:SendMessage"]),

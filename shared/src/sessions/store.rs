@@ -34,6 +34,18 @@ fn dynamo_err<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb:
     StoreError::Dynamo(crate::aws::describe(e))
 }
 
+/// A conditional update's outcome: true if it was made, false if its
+/// condition did not hold.
+fn held<T>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+        Err(e) => Err(dynamo_err(e)),
+    }
+}
+
 fn part_sk(part_number: u32) -> String {
     format!("part#{part_number:05}")
 }
@@ -194,14 +206,20 @@ impl SessionStore {
 
     /// Open sessions past their `expiresAt`: uploads nobody finished.
     pub async fn expired_open(&self, now: u64) -> Result<Vec<UploadSession>, StoreError> {
+        self.scan_sessions("stage = :open AND expiresAt <= :at", now).await
+    }
+
+    /// Every session item (`sk = session`, stage OPEN bound as `:open`)
+    /// that also matches `filter`, with `at` bound as `:at`.
+    async fn scan_sessions(&self, filter: &str, at: u64) -> Result<Vec<UploadSession>, StoreError> {
         let pages = self
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression("sk = :session AND stage = :open AND expiresAt <= :now")
+            .filter_expression(format!("sk = :session AND {filter}"))
             .expression_attribute_values(":session", s(SESSION_SK))
             .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":at", n(at))
             .consistent_read(true)
             .into_paginator()
             .items()
@@ -225,11 +243,7 @@ impl SessionStore {
             .expression_attribute_values(":from", s(from.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo_err(e)),
-        }
+        held(result)
     }
 
     /// Keeps the verdict inspect is about to send, claiming `version_id` as
@@ -249,27 +263,24 @@ impl SessionStore {
                 .expression_attribute_values(":version", s(version)),
             None => update.update_expression("SET verdict = :verdict").condition_expression("attribute_exists(pk)"),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo_err(e)),
-        }
+        held(update.send().await)
     }
 
     /// Notes that Postgres holds a verdict of this upload, so the sweeper
     /// stops re-driving it. A purged session needs no note.
     pub async fn mark_verdict_stored(&self, file_id: Uuid) -> Result<(), StoreError> {
-        self.note(file_id, "verdictStoredAt").await
+        self.stamp(file_id, "verdictStoredAt").await.map(drop)
     }
 
     /// Notes that this upload's verdict can never be written and sits in
     /// the dead-letter queue for an operator: re-sending it would only add
     /// copies there, so the sweeper leaves it.
     pub async fn mark_verdict_dead_lettered(&self, file_id: Uuid) -> Result<(), StoreError> {
-        self.note(file_id, "verdictDeadLetteredAt").await
+        self.stamp(file_id, "verdictDeadLetteredAt").await.map(drop)
     }
 
-    async fn note(&self, file_id: Uuid, attribute: &str) -> Result<(), StoreError> {
+    /// Sets `attribute` to now on the session item; false if it is gone.
+    async fn stamp(&self, file_id: Uuid, attribute: &str) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -280,11 +291,7 @@ impl SessionStore {
             .expression_attribute_values(":now", n(crate::auth::now_secs()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(dynamo_err(e)),
-        }
+        held(result)
     }
 
     /// Uploads that left `OPEN` at or before `cutoff` and whose verdict
@@ -292,41 +299,21 @@ impl SessionStore {
     /// or never sent. Sessions written before `stageAt` existed count from
     /// their creation.
     pub async fn unsettled(&self, cutoff: u64) -> Result<Vec<UploadSession>, StoreError> {
-        let pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
-                "sk = :session AND stage <> :open AND attribute_not_exists(verdictStoredAt) \
-                 AND attribute_not_exists(verdictDeadLetteredAt) \
-                 AND (stageAt <= :cutoff OR (attribute_not_exists(stageAt) AND createdAt <= :cutoff))",
-            )
-            .expression_attribute_values(":session", s(SESSION_SK))
-            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
-            .expression_attribute_values(":cutoff", n(cutoff))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        pages.into_iter().map(|item| parse_session(&item.map_err(dynamo_err)?)).collect()
+        self.scan_sessions(
+            "stage <> :open AND attribute_not_exists(verdictStoredAt) AND attribute_not_exists(verdictDeadLetteredAt) \
+             AND (stageAt <= :at OR (attribute_not_exists(stageAt) AND createdAt <= :at))",
+            cutoff,
+        )
+        .await
     }
 
     /// Restarts the session's clock (`stageAt`) after the sweeper re-drove it,
     /// so it is looked at again only after another full wait.
     pub async fn touch(&self, file_id: Uuid) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(file_id)))
-            .update_expression("SET stageAt = :now")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", n(crate::auth::now_secs()))
-            .send()
-            .await
-            .map_err(dynamo_err)?;
-        Ok(())
+        match self.stamp(file_id, "stageAt").await? {
+            true => Ok(()),
+            false => Err(StoreError::Dynamo("the session item is gone; nothing to touch".into())),
+        }
     }
 }
 
