@@ -1,48 +1,28 @@
-//! The few API calls the benchmarks make as a user would.
+//! Bench users, signed up and in through the CLI's own API client and the
+//! contract's bodies, as a user would.
 
-use anyhow::{Context as _, bail};
-use serde_json::{Value, json};
-
-pub struct Api {
-    pub http: reqwest::Client,
-    pub base: String,
-}
+use sluice_api::auth::{SignIn, SignUp, SignedUp, Token};
+use sluice_cli::api::Api;
+use uuid::Uuid;
 
 pub struct User {
-    pub id: String,
-    pub token: String,
+    pub id: Uuid,
+    /// The API, authenticated as this user.
+    pub api: Api,
 }
 
-impl Api {
-    pub fn new(base: &str) -> Self {
-        Self { http: reqwest::Client::new(), base: base.to_string() }
+impl User {
+    pub fn token(&self) -> &str {
+        self.api.token.as_deref().unwrap_or_default()
     }
+}
 
-    /// Calls the API; answers the JSON body, or fails naming the status.
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("{method} {path} answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    pub async fn new_user(&self) -> anyhow::Result<User> {
-        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-        let credentials = json!({ "email": email, "password": "correct horse battery" });
-        let created = self.call(reqwest::Method::POST, "/auth/signup", None, Some(credentials.clone())).await?;
-        let signed_in = self.call(reqwest::Method::POST, "/auth/signin", None, Some(credentials)).await?;
-        let id = created["userId"].as_str().context("signup answered no userId")?.to_string();
-        let token = signed_in["accessToken"].as_str().context("signin answered no accessToken")?.to_string();
-        Ok(User { id, token })
-    }
+pub async fn new_user(base: &str) -> anyhow::Result<User> {
+    let anonymous = Api::new(base, None);
+    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
+    let password = "correct horse battery".to_string();
+    let created: SignedUp =
+        anonymous.post("/auth/signup", &SignUp { email: email.clone(), password: password.clone(), name: None }).await?;
+    let token: Token = anonymous.post("/auth/signin", &SignIn { email, password }).await?;
+    Ok(User { id: created.user_id, api: Api::new(base, Some(token.access_token)) })
 }

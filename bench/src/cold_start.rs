@@ -18,7 +18,6 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::Scale;
-use crate::api::Api;
 use crate::report::{Report, Row, median, megabytes, ms, peak_rss};
 
 /// Each function and the sample event of its first invocation.
@@ -58,14 +57,14 @@ struct ColdStart {
 }
 
 pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
-    let user = Api::new(&stack.api_url).new_user().await?;
+    let user = crate::api::new_user(&stack.api_url).await?;
     let mut floor = Vec::new();
     let mut measured: BTreeMap<&str, Vec<ColdStart>> = BTreeMap::new();
     for _ in 0..scale.cold_start_runs {
         // Interleaved, so a slow moment of the machine hits all alike.
         floor.push(measure(&bin_dir.join(FLOOR), FLOOR, &stack.env, |_| Ok(r#"{"hello":"world"}"#.into())).await?);
         for (function, sample) in FUNCTIONS {
-            let event = |runtime: &str| event_for(sample, &user.token, runtime);
+            let event = |runtime: &str| event_for(sample, user.token(), runtime);
             let run = measure(&bin_dir.join(function), function, &stack.env, event).await?;
             measured.entry(function).or_default().push(run);
         }

@@ -17,7 +17,6 @@ use sluice_local::s3::ObjectCreated;
 use sluice_shared::aws::metadata;
 use sluice_shared::inspection::{MAX_READ_BYTES, samples};
 
-use crate::api::Api;
 use crate::report::{Report, Row, median, ms};
 use crate::{KIB, MIB, Scale};
 
@@ -72,7 +71,7 @@ impl Family {
 }
 
 pub async fn run(stack: &Stack, bin_dir: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
-    let owner = Api::new(&stack.api_url).new_user().await?.id;
+    let owner = crate::api::new_user(&stack.api_url).await?.id.to_string();
     let smallest = scale.inspect_sizes.iter().copied().min().unwrap_or_default();
     let largest = scale.inspect_sizes.iter().copied().max().unwrap_or_default();
     for family in [Family::Image, Family::Video, Family::Office] {

@@ -16,14 +16,13 @@ use sluice_local::Stack;
 use sluice_shared::config::Env;
 
 use crate::Scale;
-use crate::api::Api;
 use crate::report::{Report, Row};
 
 const MIN_RATIO: f64 = 0.5;
 const BATCH: usize = 10;
 
 pub async fn run(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
-    let owner = Api::new(&stack.api_url).new_user().await?.id;
+    let owner = crate::api::new_user(&stack.api_url).await?.id.to_string();
     let (ours, failures) = persist_rate(stack, &owner, scale).await?;
     let theirs = pgbench_tps(stack, &owner, scale).await?;
     let ratio = ours / theirs;
@@ -74,7 +73,7 @@ async fn persist_rate(stack: &Stack, owner: &str, scale: &Scale) -> anyhow::Resu
     for _ in 0..scale.concurrency {
         let instance = persist::Persist::from_env(&env, &stack.clients)?;
         // A warm instance: its connection is already open.
-        instance.db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        instance.rows.db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         instances.push(instance);
     }
     let started = Instant::now();

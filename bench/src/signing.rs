@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde_json::{Value, json};
+use serde_json::json;
+use sluice_api::companion::{CreateMultipart, MultipartCreated, SignedPart};
+use sluice_api::uploads::{PartUrls, StartUpload, StartedUpload};
 use sluice_local::Stack;
 use sluice_local::stack::{ACCESS_KEY, SECRET_KEY};
 use sluice_shared::domain::status::SessionStage;
@@ -16,7 +18,7 @@ use sluice_shared::domain::{PartPlan, UploadMode};
 use sluice_shared::sessions::UploadSession;
 use tokio::io::AsyncBufReadExt;
 
-use crate::api::Api;
+use crate::api::new_user;
 use crate::report::{Report, Row, median, megabytes, ms, peak_rss};
 use crate::{GIB, Scale};
 
@@ -80,39 +82,41 @@ async fn in_process(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow
 /// Companion-compatible route (one per call, as Uppy asks), and through
 /// Companion's.
 async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
-    let api = Api::new(&stack.api_url);
-    let user = api.new_user().await?;
-    let token = user.token.clone();
+    let user = new_user(&stack.api_url).await?;
+    let (api, token) = (&user.api, user.token());
 
-    let start = json!({ "fileName": "video.mp4", "size": 48 * GIB, "contentType": "video/mp4" });
-    let upload = api.call(reqwest::Method::POST, "/uploads", Some(&token), Some(start)).await?;
-    let part_count = upload["partCount"].as_u64().context("no partCount")? as u32;
-    let parts_url = format!("{}/uploads/{}/parts", stack.api_url, upload["fileId"].as_str().context("no fileId")?);
+    let start = StartUpload { file_name: "video.mp4".into(), size: 48 * GIB, content_type: "video/mp4".into(), mode: None, sha256: None };
+    let StartedUpload::Multipart(upload) = api.post("/uploads", &start).await? else { bail!("a 48 GiB upload started as one PUT") };
+    let part_count = upload.part_count;
+    let parts_url = format!("{}/uploads/{}/parts", stack.api_url, upload.file_id);
     let native = hammer(scale, |call| {
         let first = (call * PARTS_PER_CALL) % part_count + 1;
         let count = PARTS_PER_CALL.min(part_count - first + 1);
-        api.http.get(&parts_url).query(&[("first", first), ("count", count)]).bearer_auth(&token)
+        api.http.get(&parts_url).query(&[("first", first), ("count", count)]).bearer_auth(token)
     })
     .await?;
 
-    let create = json!({ "filename": "video.mp4", "type": "video/mp4", "metadata": { "size": 48 * GIB } });
-    let ours = api.call(reqwest::Method::POST, "/s3/multipart", Some(&token), Some(create)).await?;
-    let ours_url = companion_part_url(&stack.api_url, &ours)?;
-    let compatible = hammer(scale, |call| api.http.get(ours_url(call)).bearer_auth(&token)).await?;
+    let create = |metadata: serde_json::Value| CreateMultipart {
+        filename: "video.mp4".into(),
+        content_type: "video/mp4".into(),
+        metadata: metadata.as_object().cloned().unwrap_or_default(),
+    };
+    let ours: MultipartCreated = api.post("/s3/multipart", &create(json!({ "size": 48 * GIB }))).await?;
+    let ours_url = companion_part_url(&stack.api_url, &ours);
+    let compatible = hammer(scale, |call| api.http.get(ours_url(call)).bearer_auth(token)).await?;
 
     let companion = Companion::start(stack).await?;
-    let create = json!({ "filename": "video.mp4", "type": "video/mp4", "metadata": {} });
-    let theirs: Value = api
+    let theirs: MultipartCreated = api
         .http
         .post(format!("{}/s3/multipart", companion.url))
-        .json(&create)
+        .json(&create(json!({})))
         .send()
         .await?
         .error_for_status()
         .context("Companion's POST /s3/multipart")?
         .json()
         .await?;
-    let theirs_url = companion_part_url(&companion.url, &theirs)?;
+    let theirs_url = companion_part_url(&companion.url, &theirs);
     let reference = hammer(scale, |call| api.http.get(theirs_url(call))).await?;
     let reference_text = format!(
         "Uppy Companion: {:.0}/s{} (RSS {})",
@@ -141,11 +145,19 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
 }
 
 /// Part `n`'s URL on a Companion-shaped route, cycling through 10,000 parts.
-fn companion_part_url(base: &str, upload: &Value) -> anyhow::Result<impl Fn(u32) -> String + use<>> {
-    let upload_id = upload["uploadId"].as_str().context("no uploadId")?.to_string();
-    let key: String = url_encode(upload["key"].as_str().context("no key")?);
+fn companion_part_url(base: &str, upload: &MultipartCreated) -> impl Fn(u32) -> String + use<> {
+    let upload_id = upload.upload_id;
+    let key: String = url_encode(&upload.key);
     let base = base.to_string();
-    Ok(move |call: u32| format!("{base}/s3/multipart/{upload_id}/{}?key={key}", call % 10_000 + 1))
+    move |call: u32| format!("{base}/s3/multipart/{upload_id}/{}?key={key}", call % 10_000 + 1)
+}
+
+/// An answer with part URLs: Companion's one, or our parts route's many.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Signed {
+    One(SignedPart),
+    Many(PartUrls),
 }
 
 fn url_encode(value: &str) -> String {
@@ -175,12 +187,12 @@ async fn hammer(scale: &Scale, request: impl Fn(u32) -> reqwest::RequestBuilder)
         while Instant::now() < until {
             let call = next_call.fetch_add(1, Ordering::Relaxed);
             let answer = match request(call).send().await {
-                Ok(resp) if resp.status().is_success() => resp.json::<Value>().await.ok(),
+                Ok(resp) if resp.status().is_success() => resp.json::<Signed>().await.ok(),
                 _ => None,
             };
             let urls = match answer {
-                Some(body) if body["url"].is_string() => 1,
-                Some(body) => body["parts"].as_array().map_or(0, |parts| parts.iter().filter(|p| p["url"].is_string()).count() as u64),
+                Some(Signed::One(one)) => u64::from(!one.url.is_empty()),
+                Some(Signed::Many(many)) => many.parts.len() as u64,
                 None => 0,
             };
             if urls == 0 {

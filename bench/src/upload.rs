@@ -12,12 +12,15 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt;
 use reqwest::Method;
-use serde_json::json;
+use sluice_api::files::File;
+use sluice_api::uploads::{ChunkBatch, ChunksRecorded, CompleteAccepted, RecordedChunk, StartUpload, StartedUpload};
+use sluice_api::{FileStatus, UploadMode};
+use sluice_cli::api::Api;
 use sluice_local::Stack;
 use sluice_shared::domain::{PartPlan, Sha256Checksum};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::api::{Api, User};
+use crate::api::new_user;
 use crate::inspection::write_png;
 use crate::report::{Report, Row, median, ms, percentile};
 use crate::{KIB, MIB, Scale};
@@ -191,12 +194,11 @@ async fn raw_upload(stack: &Stack, file: &Path, scale: &Scale, checksums: Checks
 /// says UPLOADED (inspect, the queue and persist in between), one upload
 /// at a time so no upload waits behind another.
 async fn latency(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
-    let api = Api::new(&stack.api_url);
-    let user = api.new_user().await?;
+    let user = new_user(&stack.api_url).await?;
     let bytes = small_png(256 * KIB as usize);
     let mut latencies = Vec::new();
     for i in 0..scale.latency_uploads {
-        latencies.push(complete_to_uploaded(&api, &user, &bytes, i).await?);
+        latencies.push(complete_to_uploaded(&user.api, &bytes, i).await?);
     }
     let p50 = percentile(&mut latencies, 50.0);
     let p95 = percentile(&mut latencies, 95.0);
@@ -215,27 +217,35 @@ fn small_png(size: usize) -> Vec<u8> {
     sluice_shared::inspection::samples::png(size)
 }
 
-async fn complete_to_uploaded(api: &Api, user: &User, bytes: &[u8], i: usize) -> anyhow::Result<f64> {
-    let token = Some(user.token.as_str());
-    let start = json!({ "fileName": format!("pic-{i}.png"), "size": bytes.len(), "contentType": "image/png", "mode": "multipart" });
-    let started = api.call(Method::POST, "/uploads", token, Some(start)).await?;
-    let file_id = started["fileId"].as_str().context("no fileId")?.to_string();
-    let part = &started["parts"][0];
-    let mut put = api.http.put(part["url"].as_str().context("no part URL")?).body(bytes.to_vec());
-    for (name, value) in part["headers"].as_object().into_iter().flatten() {
-        put = put.header(name, value.as_str().unwrap_or_default());
+async fn complete_to_uploaded(api: &Api, bytes: &[u8], i: usize) -> anyhow::Result<f64> {
+    let size = bytes.len() as u64;
+    let start = StartUpload {
+        file_name: format!("pic-{i}.png"),
+        size,
+        content_type: "image/png".into(),
+        mode: Some(UploadMode::Multipart),
+        sha256: None,
+    };
+    let StartedUpload::Multipart(started) = api.call_once(Method::POST, "/uploads", Some(&start)).await? else {
+        bail!("asked for multipart, answered one PUT")
+    };
+    let file_id = started.file_id;
+    let part = started.parts.first().context("no part URL")?;
+    let mut put = api.http.put(&part.url).body(bytes.to_vec());
+    for (name, value) in &part.headers {
+        put = put.header(name, value);
     }
     let resp = put.send().await?.error_for_status()?;
     let etag = etag_of(&resp)?;
-    let record = json!({ "parts": [{ "partNumber": 1, "etag": etag, "size": bytes.len() }] });
-    api.call(Method::POST, &format!("/uploads/{file_id}/chunks"), token, Some(record)).await?;
-    api.call(Method::POST, &format!("/uploads/{file_id}/complete"), token, None).await?;
+    let record = ChunkBatch { parts: vec![RecordedChunk { part_number: 1, etag, size, checksum_sha256: None }] };
+    let _: ChunksRecorded = api.post(&format!("/uploads/{file_id}/chunks"), &record).await?;
+    let _: CompleteAccepted = api.post(&format!("/uploads/{file_id}/complete"), &serde_json::Map::new()).await?;
     let completed = Instant::now();
     loop {
-        let file = api.call(Method::GET, &format!("/files/{file_id}"), token, None).await;
-        match file.as_ref().ok().and_then(|f| f["status"].as_str()) {
-            Some("UPLOADED") => return Ok(completed.elapsed().as_secs_f64()),
-            Some("FAILED") => bail!("{file_id} FAILED: {:?}", file),
+        let file = api.get::<File>(&format!("/files/{file_id}")).await;
+        match file.as_ref().ok().map(|f| f.status) {
+            Some(FileStatus::Uploaded) => return Ok(completed.elapsed().as_secs_f64()),
+            Some(FileStatus::Failed) => bail!("{file_id} FAILED: {:?}", file),
             _ if completed.elapsed() > Duration::from_secs(30) => {
                 bail!("{file_id} not UPLOADED 30 s after complete")
             }

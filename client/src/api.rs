@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sluice_api::ErrorBody;
 
 /// Why a call failed, and whether trying again can help.
 #[derive(Debug)]
@@ -85,8 +87,13 @@ impl Api {
         Self { http: http_client(), base: base.trim_end_matches('/').to_string(), token }
     }
 
-    /// One call; the JSON answer, or why not.
-    pub async fn call_once(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+    /// One call; its answer in the contract's type, or why not.
+    pub async fn call_once<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, Failure> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -97,35 +104,40 @@ impl Api {
         let response = request.send().await.map_err(|e| Failure::Transient(format!("{path}: {e}")))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure::Transient(format!("{path}: {e}")))?;
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(answer);
+            // An answer out of contract is the server's fault, and may be a
+            // proxy's page in front of it: worth another try.
+            return serde_json::from_str(&text)
+                .map_err(|e| Failure::Transient(format!("{path} answered {status} with a body out of contract ({e}): {text}")));
         }
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(Failure::Transient(format!("{path} answered {status}: {text}")));
         }
-        let error = &answer["error"];
-        Err(Failure::Refused {
-            status: status.as_u16(),
-            code: error["code"].as_str().unwrap_or("http_error").to_string(),
-            message: error["message"].as_str().map(String::from).unwrap_or_else(|| format!("{path} answered {status}")),
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(ErrorBody { error }) => Failure::Refused { status: status.as_u16(), code: error.code, message: error.message },
+            Err(_) => Failure::Refused { status: status.as_u16(), code: "http_error".into(), message: format!("{path} answered {status}") },
         })
     }
 
     /// A call retried on network errors and 5xx.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
-        retried(path, || self.call_once(method.clone(), path, body.as_ref())).await
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, Failure> {
+        retried(path, || self.call_once(method.clone(), path, body)).await
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, Failure> {
-        self.call(reqwest::Method::GET, path, None).await
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.call(reqwest::Method::GET, path, None::<&()>).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value, Failure> {
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, Failure> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, Failure> {
-        self.call(reqwest::Method::DELETE, path, None).await
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.call(reqwest::Method::DELETE, path, None::<&()>).await
     }
 }

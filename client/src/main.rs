@@ -1,9 +1,5 @@
 //! `sluice`: sign in, upload files resumably, list, download and delete them.
 
-mod api;
-mod store;
-mod upload;
-
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,10 +7,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde::Serialize;
+use sluice_api::auth::{SignIn, SignUp, SignedUp, Token};
+use sluice_api::files::{DownloadUrl, File, FileDeleted, FileList, FileStage};
+use sluice_api::{FileStatus, Kind};
 
-use crate::api::{Api, Failure};
-use crate::store::Credentials;
+use sluice_cli::api::{Api, Failure};
+use sluice_cli::store::{self, Credentials};
+use sluice_cli::upload;
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Upload files to Sluice, resumably")]
@@ -80,10 +80,13 @@ fn password() -> Result<String> {
 
 async fn sign_in(api_url: &str, email: &str, password: &str) -> Result<Credentials> {
     let api = Api::new(api_url, None);
-    let answer = api.post("/auth/signin", json!({ "email": email, "password": password })).await?;
-    let token = answer["accessToken"].as_str().context("the API gave no token")?.to_string();
-    let ttl = answer["expiresIn"].as_u64().unwrap_or(3600);
-    let credentials = Credentials { api: api.base, email: email.to_string(), token, expires_at: store::now_secs() + ttl };
+    let token: Token = api.post("/auth/signin", &SignIn { email: email.to_string(), password: password.to_string() }).await?;
+    let credentials = Credentials {
+        api: api.base,
+        email: email.to_string(),
+        token: token.access_token,
+        expires_at: store::now_secs() + token.expires_in,
+    };
     store::save_credentials(&credentials)?;
     Ok(credentials)
 }
@@ -102,17 +105,37 @@ async fn signed_in() -> Result<Api> {
     Ok(Api::new(&credentials.api, Some(credentials.token)))
 }
 
-fn file_line(path: &std::path::Path, outcome: Option<&upload::Outcome>, error: Option<&anyhow::Error>) -> Value {
-    let file = outcome.map(|o| &o.file).unwrap_or(&Value::Null);
-    json!({
-        "file": path.display().to_string(),
-        "fileId": outcome.map(|o| o.file_id.clone()),
-        "status": if error.is_some() { json!("FAILED") } else { file["status"].clone() },
-        "kind": file["kind"],
-        "detectedType": file["detectedType"],
-        "size": file["size"],
-        "reason": match error { Some(e) => json!(format!("{e:#}")), None => file["reason"].clone() },
-    })
+/// One line of `sluice upload --json`: a file and what became of it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileLine {
+    file: String,
+    file_id: Option<String>,
+    status: FileStatus,
+    kind: Option<Kind>,
+    detected_type: Option<String>,
+    size: Option<u64>,
+    reason: Option<String>,
+}
+
+fn file_line(path: &std::path::Path, result: &Result<upload::Outcome>) -> FileLine {
+    let file = result.as_ref().ok().map(|o| &o.file);
+    let (kind, detected_type) = match file.map(|f| &f.stage) {
+        Some(FileStage::Judged { kind, detected_type, .. }) => (*kind, detected_type.clone()),
+        _ => (None, None),
+    };
+    FileLine {
+        file: path.display().to_string(),
+        file_id: result.as_ref().ok().map(|o| o.file_id.clone()),
+        status: file.map_or(FileStatus::Failed, |f| f.status),
+        kind,
+        detected_type,
+        size: file.map(|f| f.size),
+        reason: match result {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(o) => o.file.reason.clone(),
+        },
+    }
 }
 
 async fn upload(files: Vec<PathBuf>, parallel: u16, wait: bool, as_json: bool, keep: bool) -> Result<ExitCode> {
@@ -133,15 +156,15 @@ async fn upload(files: Vec<PathBuf>, parallel: u16, wait: bool, as_json: bool, k
             let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
             bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
             let result = upload::upload_file(&api, path, &options, &bar, &in_flight).await;
-            let line = file_line(path, result.as_ref().ok(), result.as_ref().err());
-            all_ok &= line["status"] != "FAILED";
+            let line = file_line(path, &result);
+            all_ok &= line.status != FileStatus::Failed;
             if as_json {
-                println!("{line}");
+                println!("{}", serde_json::to_string(&line).expect("a line serializes"));
             } else {
-                let detail = match (&result, line["status"].as_str()) {
+                let detail = match (&result, line.status) {
                     (Err(e), _) => format!("FAILED: {e:#}"),
-                    (Ok(o), Some("FAILED")) => format!("FAILED ({}) {}", o.file["reason"].as_str().unwrap_or(""), o.file_id),
-                    (Ok(o), status) => format!("{} {} {}", status.unwrap_or("?"), o.file["kind"].as_str().unwrap_or(""), o.file_id),
+                    (Ok(o), FileStatus::Failed) => format!("FAILED ({}) {}", line.reason.as_deref().unwrap_or(""), o.file_id),
+                    (Ok(o), status) => format!("{} {} {}", status.as_str(), line.kind.map_or("", Kind::as_str), o.file_id),
                 };
                 bars.suspend(|| println!("{}: {detail}", path.display()));
             }
@@ -173,20 +196,19 @@ async fn list(as_json: bool) -> Result<()> {
             Some(c) => format!("/files?limit=100&cursor={c}"),
             None => "/files?limit=100".to_string(),
         };
-        let page = api.get(&path).await?;
-        files.extend(page["files"].as_array().cloned().unwrap_or_default());
-        match page["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
+        let page: FileList = api.get(&path).await?;
+        files.extend(page.files);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
             None => break,
         }
     }
     if as_json {
-        println!("{}", Value::Array(files));
+        println!("{}", serde_json::to_string(&files)?);
         return Ok(());
     }
     for f in files {
-        let text = |k: &str| f[k].as_str().unwrap_or("-").to_string();
-        println!("{}  {:9} {:9} {:>12}  {}", text("fileId"), text("status"), text("kind"), f["size"], text("fileName"));
+        println!("{}  {:9} {:9} {:>12}  {}", f.file_id, f.status.as_str(), f.kind.map_or("-", Kind::as_str), f.size, f.file_name);
     }
     Ok(())
 }
@@ -195,12 +217,12 @@ async fn download(file_id: &str, output: Option<PathBuf>) -> Result<()> {
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let api = signed_in().await?;
-    let file = api.get(&format!("/files/{file_id}")).await?;
-    let signed = api.post(&format!("/files/{file_id}/download-url"), json!({})).await?;
+    let file: File = api.get(&format!("/files/{file_id}")).await?;
+    let signed: DownloadUrl = api.post(&format!("/files/{file_id}/download-url"), &serde_json::Map::new()).await?;
     // Only the last component of the stored name: never a path of the server's choosing.
-    let name = file["fileName"].as_str().and_then(|n| n.rsplit(['/', '\\']).next()).filter(|n| !n.is_empty() && *n != "..");
+    let name = file.file_name.rsplit(['/', '\\']).next().filter(|n| !n.is_empty() && *n != "..");
     let target = output.unwrap_or_else(|| PathBuf::from(name.unwrap_or(file_id)));
-    let response = api.http.get(signed["url"].as_str().context("the API gave no URL")?).send().await?.error_for_status()?;
+    let response = api.http.get(&signed.url).send().await?.error_for_status()?;
     let partial = target.with_extension("sluice-partial");
     let mut out = tokio::fs::File::create(&partial).await.with_context(|| format!("writing {}", partial.display()))?;
     let bar = ProgressBar::new(response.content_length().unwrap_or(0));
@@ -226,7 +248,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Signup(account) => {
             let password = password()?;
             let api = Api::new(&account.api, None);
-            api.post("/auth/signup", json!({ "email": account.email, "password": password })).await?;
+            let _: SignedUp =
+                api.post("/auth/signup", &SignUp { email: account.email.clone(), password: password.clone(), name: None }).await?;
             sign_in(&account.api, &account.email, &password).await?;
             eprintln!("signed up and signed in as {}", account.email);
         }
@@ -238,7 +261,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ls { json } => list(json).await?,
         Command::Download { file_id, output } => download(&file_id, output).await?,
         Command::Rm { file_id } => {
-            signed_in().await?.delete(&format!("/files/{file_id}")).await?;
+            let _: FileDeleted = signed_in().await?.delete(&format!("/files/{file_id}")).await?;
             eprintln!("deleted {file_id}");
         }
     }

@@ -11,8 +11,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use sluice_api::files::File;
+use sluice_api::limits::SINGLE_PUT_MAX_BYTES;
+use sluice_api::uploads::{
+    ChunkBatch, ChunksRecorded, CompleteAccepted, PartToSign, PartUrl, PartUrls, RecordedChunk, SignParts, SignedHeaders, StartUpload,
+    StartedUpload, UploadCancelled, UploadState,
+};
+use sluice_api::{FileStatus, SessionStage, UploadMode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::api::{self, Api, Failure};
@@ -31,7 +37,7 @@ pub struct Options {
 pub struct Outcome {
     pub file_id: String,
     /// UPLOADING (handed to S3, no verdict awaited), UPLOADED or FAILED.
-    pub file: Value,
+    pub file: File,
 }
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -58,13 +64,12 @@ async fn sha256_of(path: &Path, offset: u64, len: u64) -> Result<String> {
 /// the progress bar follows the bytes and steps back if the PUT fails.
 async fn put_range(
     http: &reqwest::Client,
-    signed: &Value,
+    (url, headers): (&str, &SignedHeaders),
     path: &Path,
     offset: u64,
     len: u64,
     bar: &ProgressBar,
 ) -> Result<String, Failure> {
-    let url = signed["url"].as_str().ok_or_else(|| Failure::Transient("the API gave no URL".into()))?;
     let mut file =
         tokio::fs::File::open(path).await.map_err(|e| Failure::Refused { status: 0, code: "io".into(), message: e.to_string() })?;
     file.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| Failure::Refused {
@@ -81,10 +86,8 @@ async fn put_range(
         })
     };
     let mut put = http.put(url).header(reqwest::header::CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(counted));
-    if let Some(headers) = signed["headers"].as_object() {
-        for (name, value) in headers {
-            put = put.header(name, value.as_str().unwrap_or_default());
-        }
+    for (name, value) in headers {
+        put = put.header(name, value);
     }
     let result = put.send().await;
     let undo = || bar.set_position(bar.position().saturating_sub(sent.load(std::sync::atomic::Ordering::Relaxed)));
@@ -121,7 +124,7 @@ struct Part {
 struct Prepared {
     part: Part,
     sha256: String,
-    signed: Value,
+    signed: PartUrl,
 }
 
 /// A part whose bytes S3 holds, to be recorded.
@@ -132,18 +135,19 @@ struct Sent {
 }
 
 /// Signs `parts` (each with its SHA-256) in one call.
-async fn sign(api: &Api, file_id: &str, parts: &[(&Part, &str)]) -> Result<Vec<Value>, Failure> {
-    let wanted: Vec<Value> = parts.iter().map(|(part, sha256)| json!({ "partNumber": part.number, "checksumSha256": sha256 })).collect();
-    let mut answer = api.post(&format!("/uploads/{file_id}/parts"), json!({ "parts": wanted })).await?;
-    let signed = match answer["parts"].take() {
-        Value::Array(signed) => signed,
-        _ => Vec::new(),
+async fn sign(api: &Api, file_id: &str, parts: &[(&Part, &str)]) -> Result<Vec<PartUrl>, Failure> {
+    let wanted = SignParts {
+        parts: parts
+            .iter()
+            .map(|(part, sha256)| PartToSign { part_number: part.number.into(), checksum_sha256: Some(sha256.to_string()) })
+            .collect(),
     };
-    let numbers: Vec<Option<u64>> = signed.iter().map(|s| s["partNumber"].as_u64()).collect();
-    if numbers.iter().copied().ne(parts.iter().map(|(part, _)| Some(u64::from(part.number)))) {
+    let answer: PartUrls = api.post(&format!("/uploads/{file_id}/parts"), &wanted).await?;
+    let numbers: Vec<u32> = answer.parts.iter().map(|s| s.part_number).collect();
+    if numbers.iter().copied().ne(parts.iter().map(|(part, _)| part.number)) {
         return Err(Failure::Transient(format!("the API signed parts {numbers:?}, not the {} asked for", parts.len())));
     }
-    Ok(signed)
+    Ok(answer.parts)
 }
 
 /// Hashes a group of parts and signs them together: one API call (one
@@ -170,7 +174,7 @@ async fn put_part(api: &Api, file_id: &str, path: &Path, prepared: Prepared, bar
                 Some(signed) => signed,
                 None => sign(api, file_id, &[(part, sha256.as_str())]).await?.swap_remove(0),
             };
-            put_range(&api.http, &signed, path, part.offset, part.len, bar).await
+            put_range(&api.http, (&signed.url, &signed.headers), path, part.offset, part.len, bar).await
         }
     })
     .await
@@ -185,12 +189,18 @@ async fn put_part(api: &Api, file_id: &str, path: &Path, prepared: Prepared, bar
 
 /// Records a group of sent parts in one call.
 async fn record(api: &Api, file_id: &str, sent: Vec<Sent>) -> Result<()> {
-    let chunks: Vec<Value> = sent
+    let parts = sent
         .iter()
-        .map(|Sent { part, sha256, etag }| json!({ "partNumber": part.number, "etag": etag, "size": part.len, "checksumSha256": sha256 }))
+        .map(|Sent { part, sha256, etag }| RecordedChunk {
+            part_number: part.number.into(),
+            etag: etag.clone(),
+            size: part.len,
+            checksum_sha256: Some(sha256.clone()),
+        })
         .collect();
     let numbers: Vec<u32> = sent.iter().map(|s| s.part.number).collect();
-    api.post(&format!("/uploads/{file_id}/chunks"), json!({ "parts": chunks }))
+    let _: ChunksRecorded = api
+        .post(&format!("/uploads/{file_id}/chunks"), &ChunkBatch { parts })
         .await
         .with_context(|| format!("recording parts {numbers:?}"))?;
     Ok(())
@@ -233,43 +243,46 @@ pub async fn upload_file(api: &Api, path: &Path, options: &Options, bar: &Progre
     bar.set_length(size);
 
     let resumed = match key.load()? {
-        Some(state) if state.api == api.base => match api.get(&format!("/uploads/{}", state.file_id)).await {
-            Ok(session) if session["stage"] == "OPEN" && session["mode"] == "multipart" => Some((state.file_id, session)),
+        Some(state) if state.api == api.base => match api.get::<UploadState>(&format!("/uploads/{}", state.file_id)).await {
+            Ok(session) if session.stage == SessionStage::Open && session.mode == UploadMode::Multipart => Some(Plan::Parts {
+                file_id: session.file_id.to_string(),
+                part_size: session.part_size,
+                part_count: session.part_count,
+                recorded: session.recorded_parts.iter().map(|p| p.part_number).collect(),
+            }),
             // Ended or gone (expired, cancelled): start afresh.
             _ => None,
         },
         _ => None,
     };
-    let (file_id, session) = match resumed {
+    let plan = match resumed {
         Some(found) => found,
         None => start(api, path, size).await?,
     };
+    let file_id = plan.file_id().to_string();
     // A single PUT has nothing to resume; a multipart upload is found again by the next run.
-    if session["mode"] == "multipart" {
+    if let Plan::Parts { .. } = plan {
         key.save(&Resumable { file_id: file_id.clone(), path: PathBuf::from(path), size, api: api.base.clone() })?;
     }
     in_flight.lock().unwrap().push((file_id.clone(), key.clone()));
 
-    if session["mode"] == "single" {
-        let signed = &session;
-        api::retried("PUT", || put_range(&api.http, signed, path, 0, size, bar)).await.map_err(|e| anyhow!("{e}"))?;
-    } else {
-        let part_size = session["partSize"].as_u64().context("the API gave no partSize")?;
-        let part_count = session["partCount"].as_u64().context("the API gave no partCount")? as u32;
-        let recorded: BTreeSet<u32> = session["recordedParts"]
-            .as_array()
-            .map(|parts| parts.iter().filter_map(|p| p["partNumber"].as_u64()).map(|n| n as u32).collect())
-            .unwrap_or_default();
-        let missing: Vec<Part> = (1..=part_count)
-            .filter(|n| !recorded.contains(n))
-            .map(|number| {
-                let offset = u64::from(number - 1) * part_size;
-                Part { number, offset, len: part_size.min(size - offset) }
-            })
-            .collect();
-        bar.set_position(size - missing.iter().map(|p| p.len).sum::<u64>());
-        send_parts(api, &file_id, path, missing, options.parallel.max(1), bar).await?;
-        api.post(&format!("/uploads/{file_id}/complete"), json!({})).await.context("completing the upload")?;
+    match plan {
+        Plan::Single { url, headers, .. } => {
+            api::retried("PUT", || put_range(&api.http, (&url, &headers), path, 0, size, bar)).await.map_err(|e| anyhow!("{e}"))?;
+        }
+        Plan::Parts { part_size, part_count, recorded, .. } => {
+            let missing: Vec<Part> = (1..=part_count)
+                .filter(|n| !recorded.contains(n))
+                .map(|number| {
+                    let offset = u64::from(number - 1) * part_size;
+                    Part { number, offset, len: part_size.min(size - offset) }
+                })
+                .collect();
+            bar.set_position(size - missing.iter().map(|p| p.len).sum::<u64>());
+            send_parts(api, &file_id, path, missing, options.parallel.max(1), bar).await?;
+            let _: CompleteAccepted =
+                api.post(&format!("/uploads/{file_id}/complete"), &serde_json::Map::new()).await.context("completing the upload")?;
+        }
     }
     in_flight.lock().unwrap().retain(|(id, _)| *id != file_id);
     key.forget()?;
@@ -279,28 +292,49 @@ pub async fn upload_file(api: &Api, path: &Path, options: &Options, bar: &Progre
     Ok(Outcome { file_id, file })
 }
 
-/// `POST /uploads`; answers the file id and a session-shaped start (the
-/// first part URLs are not used: each part is signed with its checksum).
-async fn start(api: &Api, path: &Path, size: u64) -> Result<(String, Value)> {
+/// How the bytes go: one PUT, or the parts not yet recorded.
+enum Plan {
+    Single { file_id: String, url: String, headers: SignedHeaders },
+    Parts { file_id: String, part_size: u64, part_count: u32, recorded: BTreeSet<u32> },
+}
+
+impl Plan {
+    fn file_id(&self) -> &str {
+        match self {
+            Self::Single { file_id, .. } | Self::Parts { file_id, .. } => file_id,
+        }
+    }
+}
+
+/// `POST /uploads`. The first part URLs it answers are not used: each part
+/// is signed with its checksum.
+async fn start(api: &Api, path: &Path, size: u64) -> Result<Plan> {
     let name = path.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?;
     let content_type = mime_guess::from_path(path).first_or_octet_stream().essence_str().to_string();
-    let mut request = json!({ "fileName": name, "size": size, "contentType": content_type });
-    if size <= 8 * 1024 * 1024 {
-        // One PUT carries the whole file's SHA-256, which S3 checks.
-        request["sha256"] = json!(sha256_of(path, 0, size).await?);
-    }
+    // At or below the single-PUT threshold the one PUT carries the whole
+    // file's SHA-256, which S3 checks.
+    let sha256 = if size <= SINGLE_PUT_MAX_BYTES { Some(sha256_of(path, 0, size).await?) } else { None };
+    let request = StartUpload { file_name: name.to_string(), size, content_type, mode: None, sha256 };
     // Not retried: a second start would be a second upload.
-    let started = api.call_once(reqwest::Method::POST, "/uploads", Some(&request)).await.map_err(|e| anyhow!("{name}: {e}"))?;
-    let file_id = started["fileId"].as_str().context("the API gave no fileId")?.to_string();
-    Ok((file_id, started))
+    let started: StartedUpload =
+        api.call_once(reqwest::Method::POST, "/uploads", Some(&request)).await.map_err(|e| anyhow!("{name}: {e}"))?;
+    Ok(match started {
+        StartedUpload::Single(single) => Plan::Single { file_id: single.file_id.to_string(), url: single.url, headers: single.headers },
+        StartedUpload::Multipart(multipart) => Plan::Parts {
+            file_id: multipart.file_id.to_string(),
+            part_size: multipart.part_size,
+            part_count: multipart.part_count,
+            recorded: BTreeSet::new(),
+        },
+    })
 }
 
 /// Polls the file until it is UPLOADED or FAILED.
-pub async fn wait_final(api: &Api, file_id: &str) -> Result<Value> {
+pub async fn wait_final(api: &Api, file_id: &str) -> Result<File> {
     let mut delay = Duration::from_millis(200);
     loop {
-        let file = api.get(&format!("/files/{file_id}")).await?;
-        if file["status"] != "UPLOADING" {
+        let file: File = api.get(&format!("/files/{file_id}")).await?;
+        if file.status != FileStatus::Uploading {
             return Ok(file);
         }
         tokio::time::sleep(delay).await;
@@ -314,7 +348,7 @@ pub async fn cancel_all(api: &Api, in_flight: &InFlight) -> Vec<String> {
     let uploads: Vec<_> = in_flight.lock().unwrap().drain(..).collect();
     let mut cancelled = Vec::new();
     for (file_id, key) in uploads {
-        match api.delete(&format!("/uploads/{file_id}")).await {
+        match api.delete::<UploadCancelled>(&format!("/uploads/{file_id}")).await {
             Ok(_) => {
                 let _ = key.forget();
                 cancelled.push(file_id);

@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use sluice_shared::ApiError;
+use sluice_shared::error::ErrorCode;
 use sluice_shared::routes;
 
 /// API Gateway's payload limit.
@@ -97,7 +98,7 @@ fn web_file(dir: &std::path::Path, path: &str) -> Option<hyper::Response<Full<By
 async fn invoke(api: &Api, function: &str, event: Value) -> lambda_http::Response<Body> {
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
-        Err(e) => return ApiError::bad_request("invalid_request", e.to_string()).into_response(),
+        Err(e) => return ApiError::new(ErrorCode::InvalidRequest, e.to_string()).into_response(),
     };
     let result = match function {
         "auth" => auth::handle(&api.auth, request).await,
@@ -108,7 +109,7 @@ async fn invoke(api: &Api, function: &str, event: Value) -> lambda_http::Respons
         other => Err(format!("no function {other}").into()),
     };
     // Lambda answers 502 when a function errors; ours never should.
-    result.unwrap_or_else(|e| ApiError::new(502, "function_error", e.to_string()).into_response())
+    result.unwrap_or_else(|e| ApiError::new(ErrorCode::FunctionError, e.to_string()).into_response())
 }
 
 /// The v2 event API Gateway would send, and the function it would invoke.
@@ -117,11 +118,11 @@ pub async fn to_event(req: hyper::Request<Incoming>) -> Result<(&'static str, Va
     let path = parts.uri.path().to_string();
     let method = parts.method.as_str().to_string();
     let (route, params) =
-        routes::find(&method, &path).ok_or_else(|| ApiError::new(404, "route_not_found", format!("no route for {method} {path}")))?;
+        routes::find(&method, &path).ok_or_else(|| ApiError::new(ErrorCode::RouteNotFound, format!("no route for {method} {path}")))?;
     let bytes = Limited::new(body, MAX_BODY_BYTES)
         .collect()
         .await
-        .map_err(|_| ApiError::new(413, "body_too_large", format!("the body exceeds {MAX_BODY_BYTES} bytes")))?
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("the body exceeds {MAX_BODY_BYTES} bytes")))?
         .to_bytes();
 
     let mut headers = serde_json::Map::new();

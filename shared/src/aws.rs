@@ -140,16 +140,6 @@ pub fn describe(err: impl std::error::Error) -> String {
     aws_sdk_s3::error::DisplayErrorContext(err).to_string()
 }
 
-/// Whether S3 holds an object at `key` now; Err (S3's words) when S3
-/// cannot say.
-pub async fn object_exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<bool, String> {
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-        Err(e) => Err(describe(e)),
-    }
-}
-
 /// S3 quotes ETags; they are kept bare so every source compares equal.
 pub fn bare_etag(etag: &str) -> &str {
     etag.trim().trim_matches('"')

@@ -3,7 +3,9 @@
 //! charge goes back.
 
 use crate::ApiError;
+use crate::adapters::{S3Objects, SqsQueues};
 use crate::messages::VerdictMessage;
+use crate::ports::{ObjectError, Objects, QueueError, Queues, Quota};
 use crate::quota::{QuotaError, QuotaLedger};
 use crate::sessions::UploadSession;
 
@@ -12,9 +14,9 @@ use crate::sessions::UploadSession;
 #[derive(Debug, thiserror::Error)]
 pub enum CloseError {
     #[error("S3 did not abort the multipart upload: {0}")]
-    Abort(String),
+    Abort(ObjectError),
     #[error("the verdict queue did not take the FAILED verdict: {0}")]
-    Queue(String),
+    Queue(QueueError),
     #[error("the quota charge was not released: {0}")]
     Quota(#[from] QuotaError),
 }
@@ -32,12 +34,12 @@ impl From<CloseError> for ApiError {
 /// Ends uploads that will never complete (cancelled or expired): aborts the
 /// multipart upload, so S3 frees every part, and sends the FAILED verdict for
 /// persist to record. Repeatable: an upload already aborted is fine.
-pub struct UploadCloser {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    quota: QuotaLedger,
-    bucket: String,
-    verdict_queue_url: String,
+pub struct UploadCloser<O = S3Objects, Q = SqsQueues, L = QuotaLedger> {
+    pub objects: O,
+    pub queues: Q,
+    pub quota: L,
+    pub bucket: String,
+    pub verdict_queue_url: String,
 }
 
 impl UploadCloser {
@@ -47,36 +49,25 @@ impl UploadCloser {
         settings: &crate::config::UploadSettings,
     ) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
-            s3: clients.s3(),
-            sqs: clients.sqs(),
+            objects: S3Objects::new(clients.s3()),
+            queues: SqsQueues::new(clients.sqs()),
             quota: QuotaLedger::new(clients.dynamodb(), &settings.sessions_table),
             bucket: settings.bucket.clone(),
             verdict_queue_url: env.required("VERDICT_QUEUE_URL")?,
         })
     }
+}
 
+impl<O: Objects, Q: Queues, L: Quota> UploadCloser<O, Q, L> {
     /// A single-PUT upload has nothing to abort: a PUT that lands after the
     /// stage changed is removed by inspect.
     pub async fn close(&self, session: &UploadSession, reason: &str) -> Result<VerdictMessage, CloseError> {
         if session.has_multipart_upload() {
-            let aborted =
-                self.s3.abort_multipart_upload().bucket(&self.bucket).key(&session.key).upload_id(&session.upload_id).send().await;
-            match aborted {
-                // Already aborted (or completed): nothing left to free.
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_upload()) => {}
-                Err(e) => return Err(CloseError::Abort(crate::aws::describe(e))),
-                Ok(_) => {}
-            }
+            self.objects.abort_multipart(&self.bucket, &session.key, &session.upload_id).await.map_err(CloseError::Abort)?;
         }
-        let verdict = VerdictMessage::closed(session, &self.bucket, reason);
-        let body = serde_json::to_string(&verdict).map_err(|e| CloseError::Queue(e.to_string()))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.verdict_queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| CloseError::Queue(crate::aws::describe(e)))?;
+        let verdict = crate::messages::closed_verdict(session, &self.bucket, reason);
+        let body = serde_json::to_string(&verdict).map_err(|e| CloseError::Queue(QueueError(e.to_string())))?;
+        self.queues.send(&self.verdict_queue_url, &body).await.map_err(CloseError::Queue)?;
         // Last: a close that fails before this is retried and releases then.
         self.quota.release(session.owner_id, session.file_id).await?;
         Ok(verdict)

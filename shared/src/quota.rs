@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use crate::dynamo::{n, s};
+use crate::ports::Quota;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {
@@ -104,11 +105,13 @@ impl QuotaLedger {
     pub async fn used(&self, owner: Uuid) -> Result<u64, QuotaError> {
         Ok(self.read_number(owner, "quota", "usedBytes").await?.unwrap_or_default().max(0) as u64)
     }
+}
 
+impl Quota for QuotaLedger {
     /// Takes `size` bytes of the user's quota for `file_id`, or refuses with
     /// the numbers. Charging the same file again changes nothing; answers
     /// whether this call took the charge (false: it was already taken).
-    pub async fn charge(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<bool, QuotaError> {
+    async fn charge(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<bool, QuotaError> {
         if size > limit {
             return Err(QuotaError::Exceeded { used: self.used(owner).await?, requested: size, limit });
         }
@@ -140,7 +143,7 @@ impl QuotaLedger {
     /// charge and the total by the difference, refused past the limit when
     /// it grows. Answers false, changing nothing, when the file holds no
     /// charge: it was released (a cancel), and must not be charged again.
-    pub async fn resize(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<bool, QuotaError> {
+    async fn resize(&self, owner: Uuid, file_id: Uuid, size: u64, limit: u64) -> Result<bool, QuotaError> {
         let Some(held) = self.read_number(owner, &charge_sk(file_id), "size").await? else {
             return Ok(false);
         };
@@ -180,7 +183,7 @@ impl QuotaLedger {
 
     /// Gives back what `file_id` holds. Answers false if it held nothing
     /// (never charged, or already released).
-    pub async fn release(&self, owner: Uuid, file_id: Uuid) -> Result<bool, QuotaError> {
+    async fn release(&self, owner: Uuid, file_id: Uuid) -> Result<bool, QuotaError> {
         let Some(size) = self.read_number(owner, &charge_sk(file_id), "size").await? else {
             return Ok(false);
         };

@@ -2,13 +2,14 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde::Deserialize;
-use serde_json::json;
+use sluice_api::auth::{SignIn, SignUp, SignedUp, Token};
+use sluice_api::limits::MAX_NAME_CHARS;
 use sluice_shared::auth::{COOKIE_NAME, TokenIssuer, hash_password, verify_password};
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env};
 use sluice_shared::db::Db;
 use sluice_shared::domain::{Email, Password, signin};
+use sluice_shared::error::ErrorCode;
 use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, route_key, unknown_route};
 use sluice_shared::signin_failures::SigninFailures;
 use sluice_shared::{ApiError, config};
@@ -45,7 +46,7 @@ pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> 
         "POST /auth/signout" => Ok(signout(auth)),
         _ => Err(unknown_route(&req)),
     };
-    let retry_after = result.as_ref().err().and_then(|e| e.extra.get("retryAfter")).and_then(|v| v.as_u64());
+    let retry_after = result.as_ref().err().and_then(|e| e.retry_after);
     let mut response = respond(result);
     if let Some(secs) = retry_after
         && let Ok(value) = secs.to_string().parse()
@@ -55,22 +56,18 @@ pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> 
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct SignUp {
-    email: String,
-    password: String,
-    name: Option<String>,
-}
-
 async fn signup(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> {
     let input: SignUp = json_body(req)?;
-    let email = Email::parse(&input.email).map_err(|m| ApiError::bad_request("invalid_email", m))?;
-    let password = Password::parse(&input.password).map_err(|m| ApiError::bad_request("invalid_password", m))?;
+    let email = Email::parse(&input.email).map_err(|m| ApiError::new(ErrorCode::InvalidEmail, m))?;
+    let password = Password::parse(&input.password).map_err(|m| ApiError::new(ErrorCode::InvalidPassword, m))?;
     let name = input.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if let Some(n) = &name
-        && n.chars().count() > 200
+        && n.chars().count() > MAX_NAME_CHARS
     {
-        return Err(ApiError::bad_request("invalid_name", format!("name is {} characters; the maximum is 200", n.chars().count())));
+        return Err(ApiError::new(
+            ErrorCode::InvalidName,
+            format!("name is {} characters; the maximum is {MAX_NAME_CHARS}", n.chars().count()),
+        ));
     }
     let hash = hash_password(password.expose().to_string()).await?;
     let db = auth.db.client().await?;
@@ -83,15 +80,9 @@ async fn signup(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
         )
         .await?;
     if inserted.is_none() {
-        return Err(ApiError::conflict("email_taken", format!("{} already has an account", email.as_str())));
+        return Err(ApiError::new(ErrorCode::EmailTaken, format!("{} already has an account", email.as_str())));
     }
-    Ok(json_response(201, &json!({ "userId": user_id, "email": email.as_str() })))
-}
-
-#[derive(Deserialize)]
-struct SignIn {
-    email: String,
-    password: String,
+    Ok(json_response(201, &SignedUp { user_id, email: email.as_str().to_string() }))
 }
 
 async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -107,11 +98,10 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
         let since = sluice_shared::auth::now_secs().saturating_sub(last.last_at);
         if let Some(wait) = signin::signin_wait(last.count, since) {
             return Err(ApiError::new(
-                429,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!("{} failed sign-ins for this email; try again in {wait} s", last.count),
             )
-            .with("retryAfter", wait));
+            .with_retry_after(wait));
         }
     }
     let db = auth.db.client().await?;
@@ -131,7 +121,7 @@ async fn signin(auth: &Auth, req: &Request) -> Result<Response<Body>, ApiError> 
     }
     let token = auth.issuer.issue(user_id, email.as_str())?;
     let ttl = auth.issuer.ttl_secs;
-    let response = json_response(200, &json!({ "accessToken": token, "tokenType": "Bearer", "expiresIn": ttl }));
+    let response = json_response(200, &Token::bearer(token.clone(), ttl));
     Ok(with_session_cookie(auth, response, &token, ttl))
 }
 

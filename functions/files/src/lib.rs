@@ -6,20 +6,23 @@
 //! owner's quota and hides the row.
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde_json::{Value, json};
+use sluice_api::files::{DownloadUrl, File, FileDeleted, FileList, FileStage, FileSummary};
+use sluice_api::limits::{DEFAULT_PAGE, MAX_PAGE};
+use sluice_api::{FileStatus, Kind};
 use sluice_shared::auth::{TokenVerifier, now_secs};
 use sluice_shared::aws::Clients;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::db::Db;
+use sluice_shared::error::ErrorCode;
 use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sluice_shared::aws;
-use sluice_shared::domain::FileStatus;
 use sluice_shared::domain::file_name::content_disposition;
 use sluice_shared::http::{file_id, json_response, query_number, respond, route_key, unknown_route};
+use sluice_shared::ports::{Quota, Sessions};
 use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::SessionStore;
 use sluice_shared::time::rfc3339;
@@ -84,24 +87,26 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         if row.get::<_, bool>(11) {
             return Err(ApiError::not_found("this file"));
         }
-        let body: Value = json!({
-            "fileId": id,
-            "fileName": row.get::<_, String>(0),
-            "status": row.get::<_, String>(1),
-            "size": row.get::<_, i64>(2),
-            "etag": row.get::<_, Option<String>>(3),
-            "declaredType": row.get::<_, String>(4),
-            "detectedType": row.get::<_, Option<String>>(5),
-            "kind": row.get::<_, Option<String>>(6),
-            "reason": row.get::<_, Option<String>>(7),
-            "createdAt": rfc3339(row.get::<_, i64>(8) as u64),
-            "updatedAt": rfc3339(row.get::<_, i64>(9) as u64),
-            "partCount": row.get::<_, i64>(10),
-            "sha256": row.get::<_, Option<String>>(12),
-            "width": row.get::<_, Option<i32>>(13),
-            "height": row.get::<_, Option<i32>>(14),
-            "durationMs": row.get::<_, Option<i64>>(15),
-        });
+        let body = File {
+            file_id: id,
+            file_name: row.get(0),
+            status: status_column(&row, 1)?,
+            size: row.get::<_, i64>(2) as u64,
+            declared_type: row.get(4),
+            reason: row.get(7),
+            created_at: rfc3339(row.get::<_, i64>(8) as u64),
+            part_count: row.get::<_, i64>(10) as u32,
+            stage: FileStage::Judged {
+                etag: row.get(3),
+                detected_type: row.get(5),
+                kind: kind_column(&row, 6),
+                sha256: row.get(12),
+                updated_at: rfc3339(row.get::<_, i64>(9) as u64),
+                width: row.get::<_, Option<i32>>(13).map(|n| n as u32),
+                height: row.get::<_, Option<i32>>(14).map(|n| n as u32),
+                duration_ms: row.get::<_, Option<i64>>(15).map(|n| n as u64),
+            },
+        };
         return Ok(json_response(200, &body));
     }
     let session = deps.sessions.get(id).await?;
@@ -109,24 +114,30 @@ async fn get_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiErro
         session.filter(|s| s.owner_id == caller.sub && !s.is_expired(now_secs())).ok_or_else(|| ApiError::not_found("this file"))?;
     Ok(json_response(
         200,
-        &json!({
-            "fileId": id,
-            "fileName": session.file_name,
-            "status": session.stage.file_status().as_str(),
-            "reason": session.stage.failure_reason(),
-            "size": session.plan.size,
-            "declaredType": session.declared_type,
-            "partCount": session.plan.part_count,
-            "recordedParts": session.recorded_count,
-            "createdAt": rfc3339(session.created_at),
-            "expiresAt": rfc3339(session.expires_at),
-        }),
+        &File {
+            file_id: id,
+            file_name: session.file_name,
+            status: session.stage.file_status(),
+            reason: session.stage.failure_reason().map(String::from),
+            size: session.plan.size,
+            declared_type: session.declared_type,
+            part_count: session.plan.part_count,
+            created_at: rfc3339(session.created_at),
+            stage: FileStage::InFlight { recorded_parts: session.recorded_count, expires_at: rfc3339(session.expires_at) },
+        },
     ))
 }
 
-/// Page sizes for `GET /files`.
-pub const DEFAULT_PAGE: u32 = 20;
-pub const MAX_PAGE: u32 = 100;
+/// A file's status as Postgres keeps it; the column's CHECK allows only
+/// these, so any other text is a database fault, not a client's.
+fn status_column(row: &tokio_postgres::Row, index: usize) -> Result<FileStatus, ApiError> {
+    let text: String = row.get(index);
+    FileStatus::parse(&text).ok_or_else(|| ApiError::unavailable("the database", format!("files.status is '{text}'")))
+}
+
+fn kind_column(row: &tokio_postgres::Row, index: usize) -> Option<Kind> {
+    row.get::<_, Option<String>>(index).as_deref().and_then(Kind::parse)
+}
 
 /// The position after the last file of a page: its creation time (ISO 8601
 /// in UTC to the microsecond, whatever the server's DateStyle) and id. Rows
@@ -136,7 +147,7 @@ fn encode_cursor(created_at: &str, id: Uuid) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<(String, Uuid), ApiError> {
-    let invalid = || ApiError::bad_request("invalid_cursor", "cursor must be the nextCursor of a previous page");
+    let invalid = || ApiError::new(ErrorCode::InvalidCursor, "cursor must be the nextCursor of a previous page");
     let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
     let (created_at, id) = text.split_once('|').ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
@@ -170,27 +181,27 @@ async fn list_files(deps: &Files, req: &Request) -> Result<Response<Body>, ApiEr
         .await?;
     let more = rows.len() > limit as usize;
     let page = &rows[..rows.len().min(limit as usize)];
-    let files: Vec<Value> = page
+    let files = page
         .iter()
         .map(|row| {
-            json!({
-                "fileId": row.get::<_, Uuid>(0),
-                "fileName": row.get::<_, String>(1),
-                "status": row.get::<_, String>(2),
-                "size": row.get::<_, i64>(3),
-                "declaredType": row.get::<_, String>(4),
-                "detectedType": row.get::<_, Option<String>>(5),
-                "kind": row.get::<_, Option<String>>(6),
-                "reason": row.get::<_, Option<String>>(7),
-                "createdAt": rfc3339(row.get::<_, i64>(8) as u64),
-                "width": row.get::<_, Option<i32>>(10),
-                "height": row.get::<_, Option<i32>>(11),
-                "durationMs": row.get::<_, Option<i64>>(12),
+            Ok(FileSummary {
+                file_id: row.get(0),
+                file_name: row.get(1),
+                status: status_column(row, 2)?,
+                size: row.get::<_, i64>(3) as u64,
+                declared_type: row.get(4),
+                detected_type: row.get(5),
+                kind: kind_column(row, 6),
+                reason: row.get(7),
+                created_at: rfc3339(row.get::<_, i64>(8) as u64),
+                width: row.get::<_, Option<i32>>(10).map(|n| n as u32),
+                height: row.get::<_, Option<i32>>(11).map(|n| n as u32),
+                duration_ms: row.get::<_, Option<i64>>(12).map(|n| n as u64),
             })
         })
-        .collect();
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let next = page.last().filter(|_| more).map(|row| encode_cursor(&row.get::<_, String>(9), row.get(0)));
-    Ok(json_response(200, &json!({ "files": files, "nextCursor": next })))
+    Ok(json_response(200, &FileList { files, next_cursor: next }))
 }
 
 /// The caller's file named by the path, unless deleted; 404 otherwise.
@@ -235,7 +246,7 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
     let file = live_file(deps, req).await?;
     let status = file.status;
     if status != FileStatus::Uploaded.as_str() {
-        return Err(ApiError::conflict("not_downloadable", format!("only UPLOADED files can be downloaded; this one is {status}")));
+        return Err(ApiError::new(ErrorCode::NotDownloadable, format!("only UPLOADED files can be downloaded; this one is {status}")));
     }
     let presigning =
         PresigningConfig::expires_in(Duration::from_secs(deps.download_ttl_secs)).map_err(|e| ApiError::unavailable("URL signing", e))?;
@@ -252,7 +263,7 @@ async fn download_url(deps: &Files, req: &Request) -> Result<Response<Body>, Api
         .presigned(presigning)
         .await
         .map_err(|e| ApiError::unavailable("URL signing", aws::describe(e)))?;
-    Ok(json_response(200, &json!({ "url": signed.uri(), "expiresAt": rfc3339(now_secs() + deps.download_ttl_secs) })))
+    Ok(json_response(200, &DownloadUrl { url: signed.uri().to_string(), expires_at: rfc3339(now_secs() + deps.download_ttl_secs) }))
 }
 
 /// Removes the object first, then gives back its quota, then hides the row:
@@ -279,5 +290,5 @@ async fn delete_file(deps: &Files, req: &Request) -> Result<Response<Body>, ApiE
     deps.quota.release(file.owner, file.id).await.map_err(|e| ApiError::unavailable("the quota ledger", e))?;
     let db = deps.db.client().await?;
     db.execute("UPDATE files SET deleted_at = now(), updated_at = now() WHERE id = $1", &[&file.id]).await?;
-    Ok(json_response(200, &json!({ "fileId": file.id, "deleted": true })))
+    Ok(json_response(200, &FileDeleted { file_id: file.id, deleted: true }))
 }

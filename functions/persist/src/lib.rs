@@ -10,22 +10,45 @@
 //! verdict is noted on its session, so the sweeper re-sends only the ones
 //! Postgres does not hold.
 
+use std::future::Future;
+
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use sluice_shared::aws::{self, Clients};
+use sluice_shared::adapters::SqsQueues;
+use sluice_shared::aws::Clients;
 use sluice_shared::config::{self, ConfigError, Env};
 use sluice_shared::db::Db;
 use sluice_shared::domain::redelivery::backoff_secs;
 use sluice_shared::domain::{FileStatus, UploadMode};
 use sluice_shared::messages::VerdictMessage;
+use sluice_shared::ports::{Queues, Sessions};
 use sluice_shared::sessions::{RecordedPart, SessionStore};
 use uuid::Uuid;
 
-pub struct Persist {
-    pub db: Db,
-    pub sessions: SessionStore,
-    pub sqs: aws_sdk_sqs::Client,
+/// The function's dependencies: its ports (AWS adapters and Postgres by
+/// default, fakes in unit tests) and the settings.
+pub struct Persist<S = SessionStore, Q = SqsQueues, R = PostgresVerdicts> {
+    pub rows: R,
+    pub sessions: S,
+    pub queues: Q,
     pub settings: PersistSettings,
+}
+
+/// Where verdicts are kept for the API to read.
+pub trait VerdictRows: Send + Sync {
+    /// Writes the verdicts and their parts all together, or none of them.
+    fn write(&self, batch: &[&ReadyVerdict]) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// The `files` and `chunks` tables in Postgres.
+pub struct PostgresVerdicts {
+    pub db: Db,
+}
+
+impl VerdictRows for PostgresVerdicts {
+    async fn write(&self, batch: &[&ReadyVerdict]) -> Result<(), Failure> {
+        self.upsert(batch).await.map_err(Failure::of_write)
+    }
 }
 
 pub struct PersistSettings {
@@ -59,17 +82,17 @@ impl PersistSettings {
 impl Persist {
     pub fn from_env(env: &Env, clients: &Clients) -> Result<Self, ConfigError> {
         Ok(Self {
-            db: Db::new(config::database_url(env)?),
+            rows: PostgresVerdicts { db: Db::new(config::database_url(env)?) },
             sessions: SessionStore::new(clients.dynamodb(), env.required("SESSIONS_TABLE")?),
-            sqs: clients.sqs(),
+            queues: SqsQueues::new(clients.sqs()),
             settings: PersistSettings::from_env(env)?,
         })
     }
 }
 
 /// Why a message was not persisted.
-#[derive(Debug)]
-enum Failure {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
     /// Something it depends on is unavailable: retried later.
     Passing(String),
     /// It can never be written as it is: kept in the dead-letter queue.
@@ -95,9 +118,12 @@ impl Failure {
 /// ten. The part lists are read first, concurrently. If the statement fails,
 /// each message is written on its own to find the ones at fault; only those
 /// are reported, and the rest of the batch stands.
-pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+pub async fn handle<S: Sessions, Q: Queues, R: VerdictRows>(
+    deps: &Persist<S, Q, R>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     let records = &event.payload.records;
-    let read = futures::future::join_all(records.iter().map(|message| read_message(deps, message))).await;
+    let read = futures::future::join_all(records.iter().map(|message| read_message(&deps.sessions, message))).await;
     let mut failures: Vec<Option<Failure>> = records.iter().map(|_| None).collect();
     let mut ready = Vec::new();
     for (i, outcome) in read.into_iter().enumerate() {
@@ -106,16 +132,17 @@ pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsB
             Err(failure) => failures[i] = Some(failure),
         }
     }
-    if let Err(err) = write(deps, ready.iter().map(|(_, verdict)| verdict)).await {
+    let batch: Vec<&ReadyVerdict> = ready.iter().map(|(_, verdict)| verdict).collect();
+    if let Err(err) = deps.rows.write(&batch).await {
         let each = if ready.len() == 1 {
             vec![Err(err)]
         } else {
-            tracing::info!(%err, "the batch as one statement failed; writing its messages one by one");
-            futures::future::join_all(ready.iter().map(|(_, verdict)| write(deps, std::iter::once(verdict)))).await
+            tracing::info!(?err, "the batch as one statement failed; writing its messages one by one");
+            futures::future::join_all(batch.iter().map(|verdict| deps.rows.write(std::slice::from_ref(verdict)))).await
         };
         for ((i, _), outcome) in ready.iter().zip(each) {
-            if let Err(err) = outcome {
-                failures[*i] = Some(Failure::of_write(err));
+            if let Err(failure) = outcome {
+                failures[*i] = Some(failure);
             }
         }
     }
@@ -145,18 +172,12 @@ pub async fn handle(deps: &Persist, event: LambdaEvent<SqsEvent>) -> Result<SqsB
 
 /// Answers whether the message is dealt with (moved to the dead-letter
 /// queue); otherwise it stays on the queue, hidden for its backoff.
-async fn settle_failure(deps: &Persist, message: &SqsMessage, failure: Failure) -> bool {
+async fn settle_failure<S: Sessions, Q: Queues, R>(deps: &Persist<S, Q, R>, message: &SqsMessage, failure: Failure) -> bool {
     let id = message.message_id.as_deref().unwrap_or_default();
     match failure {
         Failure::Permanent(why) => {
             tracing::error!(message_id = id, why, "message can never be persisted; moved to the dead-letter queue");
-            let moved = deps
-                .sqs
-                .send_message()
-                .queue_url(&deps.settings.dead_letter_queue_url)
-                .message_body(message.body.clone().unwrap_or_default())
-                .send()
-                .await;
+            let moved = deps.queues.send(&deps.settings.dead_letter_queue_url, message.body.as_deref().unwrap_or_default()).await;
             match moved {
                 Ok(_) => {
                     // So the sweeper does not keep re-sending it into the DLQ.
@@ -169,7 +190,7 @@ async fn settle_failure(deps: &Persist, message: &SqsMessage, failure: Failure) 
                     true
                 }
                 Err(e) => {
-                    tracing::warn!(message_id = id, error = %aws::describe(e), "not moved; it comes back and is tried again");
+                    tracing::warn!(message_id = id, error = %e, "not moved; it comes back and is tried again");
                     false
                 }
             }
@@ -178,18 +199,10 @@ async fn settle_failure(deps: &Persist, message: &SqsMessage, failure: Failure) 
             let receives = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
             let delay = backoff_secs(receives, deps.settings.retry_base_secs, deps.settings.retry_max_secs);
             tracing::warn!(message_id = id, why, receives, delay, "message not persisted; retried after the delay");
-            if let Some(handle) = &message.receipt_handle {
-                let hidden = deps
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(&deps.settings.queue_url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(delay as i32)
-                    .send()
-                    .await;
-                if let Err(e) = hidden {
-                    tracing::warn!(message_id = id, error = %aws::describe(e), "backoff not set; the queue's visibility timeout applies");
-                }
+            if let Some(handle) = &message.receipt_handle
+                && let Err(e) = deps.queues.delay(&deps.settings.queue_url, handle, delay).await
+            {
+                tracing::warn!(message_id = id, error = %e, "backoff not set; the queue's visibility timeout applies");
             }
             false
         }
@@ -224,17 +237,18 @@ ON CONFLICT (file_id, part_number) DO UPDATE SET
     size = EXCLUDED.size, etag = EXCLUDED.etag, checksum = EXCLUDED.checksum, status = EXCLUDED.status";
 
 /// A verdict and the parts its upload recorded.
-struct ReadyVerdict {
-    verdict: VerdictMessage,
-    parts: Vec<RecordedPart>,
+#[derive(Debug, Clone)]
+pub struct ReadyVerdict {
+    pub verdict: VerdictMessage,
+    pub parts: Vec<RecordedPart>,
 }
 
-async fn read_message(deps: &Persist, message: &SqsMessage) -> Result<ReadyVerdict, Failure> {
+async fn read_message(sessions: &impl Sessions, message: &SqsMessage) -> Result<ReadyVerdict, Failure> {
     let body = message.body.as_deref().ok_or_else(|| Failure::Permanent("the message has no body".into()))?;
     let verdict: VerdictMessage = serde_json::from_str(body).map_err(|e| Failure::Permanent(format!("the body is not a verdict: {e}")))?;
     let parts = match verdict.mode {
         Some(UploadMode::Single) => Vec::new(),
-        _ => deps.sessions.parts(verdict.file_id).await.map_err(|e| Failure::Passing(e.to_string()))?,
+        _ => sessions.parts(verdict.file_id).await.map_err(|e| Failure::Passing(e.to_string()))?,
     };
     Ok(ReadyVerdict { verdict, parts })
 }
@@ -307,42 +321,44 @@ impl<'a> Columns<'a> {
     }
 }
 
-async fn write<'a>(deps: &Persist, verdicts: impl Iterator<Item = &'a ReadyVerdict>) -> Result<(), Error> {
-    let mut columns = Columns::default();
-    verdicts.for_each(|ready| columns.push(ready));
-    if columns.ids.is_empty() {
-        return Ok(());
+impl PostgresVerdicts {
+    async fn upsert(&self, verdicts: &[&ReadyVerdict]) -> Result<(), Error> {
+        let mut columns = Columns::default();
+        verdicts.iter().for_each(|ready| columns.push(ready));
+        if columns.ids.is_empty() {
+            return Ok(());
+        }
+        let c = &columns;
+        let db = self.db.client().await?;
+        db.execute(
+            UPSERT,
+            &[
+                &c.ids,
+                &c.owners,
+                &c.names,
+                &c.buckets,
+                &c.keys,
+                &c.sizes,
+                &c.etags,
+                &c.declared,
+                &c.detected,
+                &c.kinds,
+                &c.statuses,
+                &c.reasons,
+                &c.sha256s,
+                &c.part_files,
+                &c.part_numbers,
+                &c.part_sizes,
+                &c.part_etags,
+                &c.part_checksums,
+                &c.part_statuses,
+                &c.widths,
+                &c.heights,
+                &c.durations,
+                &c.versions,
+            ],
+        )
+        .await?;
+        Ok(())
     }
-    let c = &columns;
-    let db = deps.db.client().await?;
-    db.execute(
-        UPSERT,
-        &[
-            &c.ids,
-            &c.owners,
-            &c.names,
-            &c.buckets,
-            &c.keys,
-            &c.sizes,
-            &c.etags,
-            &c.declared,
-            &c.detected,
-            &c.kinds,
-            &c.statuses,
-            &c.reasons,
-            &c.sha256s,
-            &c.part_files,
-            &c.part_numbers,
-            &c.part_sizes,
-            &c.part_etags,
-            &c.part_checksums,
-            &c.part_statuses,
-            &c.widths,
-            &c.heights,
-            &c.durations,
-            &c.versions,
-        ],
-    )
-    .await?;
-    Ok(())
 }

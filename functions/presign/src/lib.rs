@@ -5,14 +5,17 @@
 //! client that lost its place which parts are recorded, so it resumes by
 //! sending only the missing ones.
 
+use sluice_shared::error::ErrorCode;
 use std::time::Duration;
 
 use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use sluice_api::companion::{CreateMultipart, MultipartCreated, SignedPart};
+use sluice_api::limits::{DEFAULT_PARTS_PER_GET, FIRST_PARTS, MAX_PARTS_PER_CALL};
+use sluice_api::uploads::{MultipartUpload, PartUrl, PartUrls, SignParts, SingleUpload, StartUpload, StartedUpload, UploadState};
 use sluice_shared::auth::{TokenVerifier, now_secs};
 use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
@@ -21,8 +24,9 @@ use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Che
 use sluice_shared::http::{
     UploadRules, json_body, json_response, owned_session, query_number, require_parts_per_call, respond, route_key, unknown_route,
 };
+use sluice_shared::ports::{Quota, Sessions};
 use sluice_shared::quota::QuotaLedger;
-use sluice_shared::sessions::{MAX_PARTS_PER_CALL, SessionStore, UploadSession};
+use sluice_shared::sessions::{SessionStore, UploadSession};
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
@@ -30,9 +34,6 @@ use uuid::Uuid;
 use crate::part_signer::{PartHeaders, PartSigner};
 
 pub mod part_signer;
-
-/// URLs returned with `POST /uploads`; the rest come from the parts routes.
-pub const FIRST_PARTS: u32 = 100;
 
 pub struct Presign {
     pub s3: aws_sdk_s3::Client,
@@ -71,30 +72,6 @@ pub async fn handle(deps: &Presign, req: Request) -> Result<Response<Body>, Erro
     Ok(respond(result))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StartUpload {
-    file_name: String,
-    size: u64,
-    content_type: String,
-    /// `single` or `multipart`; by default, chosen by size.
-    #[serde(default)]
-    mode: Option<UploadMode>,
-    /// The whole file's SHA-256 (base64).
-    #[serde(default)]
-    sha256: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PartUrl {
-    pub part_number: u32,
-    pub url: String,
-    /// Headers the PUT must carry exactly (they are signed into the URL).
-    pub headers: Map<String, Value>,
-    pub expires_at: String,
-}
-
 async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let input: StartUpload = json_body(req)?;
@@ -104,39 +81,38 @@ async fn start(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError
     let mut session = new_session(deps, caller.sub, &input.file_name, &input.content_type, mode, plan)?;
     session.sha256 = sha256.map(Sha256Checksum::into_string);
     let body = match open(deps, &mut session).await? {
-        Some(put) => json!({
-            "fileId": session.file_id,
-            "mode": mode,
-            "key": session.key,
-            "url": put.url,
-            "method": "PUT",
-            "headers": put.headers,
-            "urlExpiresAt": put.expires_at,
-            "expiresAt": rfc3339(session.expires_at),
+        Some(put) => StartedUpload::Single(SingleUpload {
+            file_id: session.file_id,
+            key: session.key,
+            url: put.url,
+            method: "PUT".into(),
+            headers: put.headers,
+            url_expires_at: put.expires_at,
+            expires_at: rfc3339(session.expires_at),
         }),
         None => {
             let first: Vec<_> = session.plan.parts().take(FIRST_PARTS as usize).map(|n| (n, None)).collect();
             let parts = sign_parts(deps, &session, &first).await?;
-            json!({
-                "fileId": session.file_id,
-                "mode": mode,
-                "uploadId": session.upload_id,
-                "key": session.key,
-                "partSize": plan.part_size,
-                "partCount": plan.part_count,
-                "parts": parts,
-                "expiresAt": rfc3339(session.expires_at),
+            StartedUpload::Multipart(MultipartUpload {
+                file_id: session.file_id,
+                upload_id: session.upload_id,
+                key: session.key,
+                part_size: plan.part_size,
+                part_count: plan.part_count,
+                parts,
+                expires_at: rfc3339(session.expires_at),
             })
         }
     };
+    debug_assert_eq!(mode == UploadMode::Single, matches!(body, StartedUpload::Single(_)));
     Ok(json_response(201, &body))
 }
 
 fn plan_error(e: PlanError) -> ApiError {
     match e {
-        PlanError::TooLarge { .. } => ApiError::new(413, "file_too_large", e.to_string()),
-        PlanError::TooLargeForSingle { .. } | PlanError::CompanionOnly => ApiError::bad_request("invalid_mode", e.to_string()),
-        PlanError::Empty => ApiError::bad_request("invalid_size", e.to_string()),
+        PlanError::TooLarge { .. } => ApiError::new(ErrorCode::FileTooLarge, e.to_string()),
+        PlanError::TooLargeForSingle { .. } | PlanError::CompanionOnly => ApiError::new(ErrorCode::InvalidMode, e.to_string()),
+        PlanError::Empty => ApiError::new(ErrorCode::InvalidSize, e.to_string()),
     }
 }
 
@@ -150,13 +126,12 @@ fn new_session(
     mode: UploadMode,
     plan: PartPlan,
 ) -> Result<UploadSession, ApiError> {
-    let name = FileName::parse(file_name).map_err(|e| ApiError::bad_request("invalid_file_name", e.to_string()))?;
+    let name = FileName::parse(file_name).map_err(|e| ApiError::new(ErrorCode::InvalidFileName, e.to_string()))?;
     let settings = &deps.settings;
     let declared = content_type.trim().to_ascii_lowercase();
     if !settings.allowed_types.allows(&declared) {
         return Err(ApiError::new(
-            415,
-            "unsupported_type",
+            ErrorCode::UnsupportedType,
             format!("contentType '{declared}' is not accepted; accepted types: {}", settings.allowed_types),
         ));
     }
@@ -195,13 +170,13 @@ async fn open(deps: &Presign, session: &mut UploadSession) -> Result<Option<Part
         let error = ApiError::from(e);
         match declared {
             Some(_) => error,
-            None if error.status != 413 => error,
+            None if error.code != ErrorCode::QuotaExceeded => error,
             None => {
                 let message = format!(
                     "{}; with no size declared the upload holds the largest file allowed ({charge} bytes) until it completes: declare metadata.size to hold only that",
                     error.message
                 );
-                ApiError::new(error.status, error.code, message)
+                ApiError::new(error.code, message)
             }
         }
     })?;
@@ -268,19 +243,19 @@ async fn session_state(deps: &Presign, req: &Request) -> Result<Response<Body>, 
     let recorded = deps.sessions.parts(session.file_id).await?;
     Ok(json_response(
         200,
-        &json!({
-            "fileId": session.file_id,
-            "mode": session.mode,
-            "status": session.stage.file_status().as_str(),
-            "stage": session.stage.as_str(),
-            "fileName": session.file_name,
-            "size": session.plan.size,
-            "sha256": session.sha256,
-            "partSize": session.plan.part_size,
-            "partCount": session.plan.part_count,
-            "recordedParts": recorded,
-            "expiresAt": rfc3339(session.expires_at),
-        }),
+        &UploadState {
+            file_id: session.file_id,
+            mode: session.mode,
+            status: session.stage.file_status(),
+            stage: session.stage,
+            file_name: session.file_name,
+            size: session.plan.size,
+            sha256: session.sha256,
+            part_size: session.plan.part_size,
+            part_count: session.plan.part_count,
+            recorded_parts: recorded,
+            expires_at: rfc3339(session.expires_at),
+        },
     ))
 }
 
@@ -289,29 +264,15 @@ async fn more_parts(deps: &Presign, req: &Request) -> Result<Response<Body>, Api
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_parts_open()?;
     let first = query_number(req, "first", 1, 1, session.plan.part_count)?;
-    let count = query_number(req, "count", FIRST_PARTS, 1, MAX_PARTS_PER_CALL)?;
+    let count = query_number(req, "count", DEFAULT_PARTS_PER_GET, 1, MAX_PARTS_PER_CALL)?;
     let wanted: Vec<_> = session.plan.parts().skip(first as usize - 1).take(count as usize).map(|n| (n, None)).collect();
     let parts = sign_parts(deps, &session, &wanted).await?;
-    Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": session.plan.part_count, "parts": parts })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PartsRequest {
-    parts: Vec<PartRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PartRequest {
-    part_number: i64,
-    #[serde(default)]
-    checksum_sha256: Option<String>,
+    Ok(json_response(200, &PartUrls { file_id: session.file_id, part_count: session.plan.part_count, parts }))
 }
 
 async fn parts_with_checksums(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
-    let input: PartsRequest = json_body(req)?;
+    let input: SignParts = json_body(req)?;
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_parts_open()?;
     require_parts_per_call(input.parts.len())?;
@@ -320,17 +281,7 @@ async fn parts_with_checksums(deps: &Presign, req: &Request) -> Result<Response<
         wanted.push((session.part(part.part_number)?, part.checksum_sha256.as_deref().map(Sha256Checksum::parse).transpose()?));
     }
     let parts = sign_parts(deps, &session, &wanted).await?;
-    Ok(json_response(200, &json!({ "fileId": session.file_id, "partCount": session.plan.part_count, "parts": parts })))
-}
-
-/// Companion's `POST /s3/multipart` body, as @uppy/aws-s3 sends it.
-#[derive(Deserialize)]
-struct CompanionCreate {
-    filename: String,
-    #[serde(rename = "type")]
-    content_type: String,
-    #[serde(default)]
-    metadata: Map<String, Value>,
+    Ok(json_response(200, &PartUrls { file_id: session.file_id, part_count: session.plan.part_count, parts }))
 }
 
 /// The size the client declared in Uppy's file metadata (`size`), if any:
@@ -340,7 +291,7 @@ fn declared_size(metadata: &Map<String, Value>) -> Result<Option<u64>, ApiError>
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
         Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().ok()),
-        Some(other) => Err(ApiError::bad_request("invalid_size", format!("metadata.size must be a whole number of bytes; got {other}"))),
+        Some(other) => Err(ApiError::new(ErrorCode::InvalidSize, format!("metadata.size must be a whole number of bytes; got {other}"))),
     }
 }
 
@@ -349,11 +300,11 @@ fn declared_size(metadata: &Map<String, Value>) -> Result<Option<u64>, ApiError>
 /// Uppy echoes back is never used.
 async fn companion_create(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
-    let input: CompanionCreate = json_body(req)?;
+    let input: CreateMultipart = json_body(req)?;
     let plan = PartPlan::client_cut(declared_size(&input.metadata)?, deps.settings.max_file_size).map_err(plan_error)?;
     let mut session = new_session(deps, caller.sub, &input.filename, &input.content_type, UploadMode::Companion, plan)?;
     open(deps, &mut session).await?;
-    Ok(json_response(200, &json!({ "key": session.key, "uploadId": session.file_id })))
+    Ok(json_response(200, &MultipartCreated { key: session.key, upload_id: session.file_id }))
 }
 
 /// One part URL for Uppy. With a declared size the part's exact length (by
@@ -367,11 +318,11 @@ async fn companion_sign_part(deps: &Presign, req: &Request) -> Result<Response<B
     let limit = session.plan.client_part_limit(deps.settings.max_file_size);
     let raw = req.path_parameters_ref().and_then(|p| p.first("partNumber")).unwrap_or_default();
     let part_number = raw.parse::<u32>().ok().filter(|n| (1..=limit).contains(n)).ok_or_else(|| {
-        ApiError::bad_request("invalid_part_number", format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
+        ApiError::new(ErrorCode::InvalidPartNumber, format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
     })?;
     let length = session.plan.client_part_size(part_number);
     let signed = sign_part(deps, &session, part_number, length, None, presigning(deps)?).await?;
-    Ok(json_response(200, &json!({ "url": signed.uri(), "expires": deps.settings.url_ttl_secs })))
+    Ok(json_response(200, &SignedPart { url: signed.uri().to_string(), expires: deps.settings.url_ttl_secs }))
 }
 
 fn presigning(deps: &Presign) -> Result<PresigningConfig, ApiError> {
@@ -388,7 +339,7 @@ fn url_expiry(deps: &Presign) -> String {
 fn part_url<'a>(part_number: u32, url: String, headers: impl Iterator<Item = (&'a str, &'a str)>, expires_at: String) -> PartUrl {
     let headers = headers
         .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
-        .map(|(name, value)| (name.to_string(), json!(value)))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     PartUrl { part_number, url, headers, expires_at }
 }

@@ -1,11 +1,11 @@
 //! `POST /uploads/{fileId}/chunks`: records parts the client PUT to S3,
 //! a batch per call so a client records a window of parts at once.
 
+use sluice_shared::error::ErrorCode;
 use std::collections::BTreeSet;
 
 use lambda_http::{Body, Error, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use sluice_api::uploads::{ChunksRecorded, RecordChunks, RecordedChunk};
 use sluice_shared::auth::TokenVerifier;
 use sluice_shared::aws::Clients;
 use sluice_shared::aws::bare_etag;
@@ -14,6 +14,7 @@ use sluice_shared::domain::Sha256Checksum;
 use sluice_shared::http::{
     UploadRules, json_body, json_response, owned_session, require_parts_per_call, respond, route_key, unknown_route,
 };
+use sluice_shared::ports::Sessions;
 use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession};
 use sluice_shared::{ApiError, config};
 
@@ -37,37 +38,16 @@ pub async fn handle(deps: &RecordChunk, req: Request) -> Result<Response<Body>, 
     Ok(respond(result))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Chunks {
-    parts: Vec<Chunk>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Chunk {
-    part_number: i64,
-    etag: String,
-    size: u64,
-    /// The part's SHA-256 (base64); complete checks it against S3's.
-    #[serde(default)]
-    checksum_sha256: Option<String>,
-}
-
 /// Records a batch of parts. Every part is checked before any is written,
 /// so a refused batch records nothing.
 async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     // `{parts: [...]}`, or one part as the route first took it
     // (`{partNumber, etag, size}`), which clients written then still send.
-    let body: serde_json::Value = json_body(req)?;
-    let one = body.get("parts").is_none() && body.get("partNumber").is_some();
-    let invalid = |e: serde_json::Error| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}"));
-    let chunks = if one {
-        vec![serde_json::from_value::<Chunk>(body).map_err(invalid)?]
-    } else {
-        serde_json::from_value::<Chunks>(body).map_err(invalid)?.parts
-    };
+    let chunks = RecordChunks::from_value(json_body(req)?)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("the JSON body is not valid: {e}")))?;
+    let one = chunks.is_one();
+    let chunks = chunks.into_parts();
     let session = owned_session(&deps.sessions, req, caller.sub).await?;
     session.require_parts_open()?;
     require_parts_per_call(chunks.len())?;
@@ -77,8 +57,8 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
         .map(|chunk| {
             let part = checked_part(&session, chunk)?;
             if !seen.insert(part.part_number) {
-                return Err(ApiError::bad_request(
-                    "duplicate_part",
+                return Err(ApiError::new(
+                    ErrorCode::DuplicatePart,
                     format!("part {} is listed more than once; list each part once per call", part.part_number),
                 ));
             }
@@ -86,28 +66,30 @@ async fn record(deps: &RecordChunk, req: &Request) -> Result<Response<Body>, Api
         })
         .collect::<Result<Vec<_>, _>>()?;
     let count = deps.sessions.record_parts(session.file_id, &parts, session.expires_at).await?;
-    let mut answer = json!({ "partNumbers": seen, "recordedParts": count, "partCount": session.plan.part_count });
-    if one {
+    let answer = ChunksRecorded {
         // The single-part answer as it was, beside the batch's fields.
-        answer["partNumber"] = json!(seen.first());
-    }
+        part_number: if one { seen.first().copied() } else { None },
+        part_numbers: seen.into_iter().collect(),
+        recorded_parts: count,
+        part_count: session.plan.part_count,
+    };
     Ok(json_response(200, &answer))
 }
 
 /// A chunk as the session will keep it, or 400 naming what is wrong with it.
-fn checked_part(session: &UploadSession, chunk: Chunk) -> Result<RecordedPart, ApiError> {
+fn checked_part(session: &UploadSession, chunk: RecordedChunk) -> Result<RecordedPart, ApiError> {
     let part = session.part(chunk.part_number)?;
     let expected = session.plan.size_of(part);
     if chunk.size != expected {
-        return Err(ApiError::bad_request(
-            "part_size_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::PartSizeMismatch,
             format!("part {} must be {expected} bytes; got {}", part.get(), chunk.size),
         ));
     }
     let etag = bare_etag(&chunk.etag).to_string();
     if etag.is_empty() || etag.len() > 128 || !etag.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_etag",
+        return Err(ApiError::new(
+            ErrorCode::InvalidEtag,
             format!("part {}: etag must be the ETag header S3 answered the part's PUT with", part.get()),
         ));
     }

@@ -14,20 +14,26 @@
 //!   at that pace, not flooded.
 
 use lambda_runtime::{Error, LambdaEvent};
-use serde_json::{Value, json};
+use serde_json::Value;
+use sluice_api::messages::SweepReport;
+use sluice_shared::adapters::{S3Objects, SqsQueues};
 use sluice_shared::auth::now_secs;
-use sluice_shared::aws::{self, Clients};
+use sluice_shared::aws::Clients;
 use sluice_shared::closeout::UploadCloser;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::UploadMode;
 use sluice_shared::domain::status::SessionStage;
+use sluice_shared::ports::{Objects, Queues, Quota, Sessions};
+use sluice_shared::quota::QuotaLedger;
 use sluice_shared::sessions::{SessionStore, UploadSession};
 
-pub struct Sweeper {
-    pub sessions: SessionStore,
-    pub closer: UploadCloser,
+/// The function's dependencies: its ports (AWS adapters by default, fakes
+/// in unit tests) and the settings.
+pub struct Sweeper<S = SessionStore, O = S3Objects, Q = SqsQueues, L = QuotaLedger> {
+    pub sessions: S,
+    pub closer: UploadCloser<O, Q, L>,
     /// Judges an object whose S3 event never reached inspect.
-    pub inspect: inspect::Inspect,
+    pub inspect: inspect::Inspect<S, O, Q, L>,
     pub bucket: String,
     pub reconcile_after_secs: u64,
 }
@@ -51,11 +57,14 @@ impl Sweeper {
 
 /// Answers `{swept, failed, redriven}`. One upload that cannot be dealt with
 /// now does not stop the rest; the next run retries it.
-pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle<S: Sessions, O: Objects, Q: Queues, L: Quota>(
+    deps: &Sweeper<S, O, Q, L>,
+    _event: LambdaEvent<Value>,
+) -> Result<SweepReport, Error> {
     let now = now_secs();
-    let Swept { swept, mut failed, mut redriven } = sweep_expired(deps, now).await?;
+    let SweepReport { swept, mut failed, mut redriven } = deps.sweep_expired(now).await?;
     for session in deps.sessions.unsettled(now.saturating_sub(deps.reconcile_after_secs)).await? {
-        match redrive(deps, &session, now).await {
+        match deps.redrive(&session, now).await {
             Ok(Some(action)) => {
                 tracing::info!(file_id = %session.file_id, stage = session.stage.as_str(), action, "verdict re-driven");
                 redriven += 1;
@@ -70,105 +79,94 @@ pub async fn handle(deps: &Sweeper, _event: LambdaEvent<Value>) -> Result<Value,
     if swept + failed + redriven > 0 {
         tracing::info!(swept, failed, redriven, "sweep done");
     }
-    Ok(json!({ "swept": swept, "failed": failed, "redriven": redriven }))
+    Ok(SweepReport { swept, failed, redriven })
 }
 
-struct Swept {
-    swept: u32,
-    failed: u32,
-    redriven: u32,
-}
-
-async fn sweep_expired(deps: &Sweeper, now: u64) -> Result<Swept, Error> {
-    let mut counts = Swept { swept: 0, failed: 0, redriven: 0 };
-    for session in deps.sessions.expired_open(now).await? {
-        // A single PUT whose bytes landed but whose S3 event never reached
-        // inspect (or whose inspections all failed) is still OPEN: it is
-        // judged now rather than failed with its bytes left in S3.
-        if session.mode == UploadMode::Single {
-            match object_exists(deps, &session).await {
-                Ok(true) => {
-                    match inspect::inspect_key(&deps.inspect, &deps.bucket, &session.key, None).await {
-                        Ok(()) => counts.redriven += 1,
-                        Err(err) => {
-                            tracing::warn!(file_id = %session.file_id, %err, "landed single PUT not judged; retried next run");
-                            counts.failed += 1;
+impl<S: Sessions, O: Objects, Q: Queues, L: Quota> Sweeper<S, O, Q, L> {
+    async fn sweep_expired(&self, now: u64) -> Result<SweepReport, Error> {
+        let mut counts = SweepReport::default();
+        for session in self.sessions.expired_open(now).await? {
+            // A single PUT whose bytes landed but whose S3 event never reached
+            // inspect (or whose inspections all failed) is still OPEN: it is
+            // judged now rather than failed with its bytes left in S3.
+            if session.mode == UploadMode::Single {
+                match self.object_exists(&session).await {
+                    Ok(true) => {
+                        match self.inspect.inspect_key(&self.bucket, &session.key, None).await {
+                            Ok(()) => counts.redriven += 1,
+                            Err(err) => {
+                                tracing::warn!(file_id = %session.file_id, %err, "landed single PUT not judged; retried next run");
+                                counts.failed += 1;
+                            }
                         }
+                        continue;
                     }
-                    continue;
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(file_id = %session.file_id, %err, "cannot tell whether the PUT landed; retried next run");
+                        counts.failed += 1;
+                        continue;
+                    }
                 }
-                Ok(false) => {}
-                Err(err) => {
-                    tracing::warn!(file_id = %session.file_id, %err, "cannot tell whether the PUT landed; retried next run");
+            }
+            // Claim it first, so a client's last-second complete and the sweep cannot both win.
+            if !self.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Expired).await? {
+                continue;
+            }
+            match self.closer.close(&session, expired_reason()).await {
+                Ok(_) => counts.swept += 1,
+                Err(e) => {
+                    // Back to open-and-expired, for the next run.
+                    let _ = self.sessions.set_stage(session.file_id, SessionStage::Expired, SessionStage::Open).await;
+                    tracing::warn!(file_id = %session.file_id, error = %e, "expired upload not ended; retried next run");
                     counts.failed += 1;
-                    continue;
                 }
             }
         }
-        // Claim it first, so a client's last-second complete and the sweep cannot both win.
-        if !deps.sessions.set_stage(session.file_id, SessionStage::Open, SessionStage::Expired).await? {
-            continue;
-        }
-        match deps.closer.close(&session, expired_reason()).await {
-            Ok(_) => counts.swept += 1,
-            Err(e) => {
-                // Back to open-and-expired, for the next run.
-                let _ = deps.sessions.set_stage(session.file_id, SessionStage::Expired, SessionStage::Open).await;
-                tracing::warn!(file_id = %session.file_id, error = %e, "expired upload not ended; retried next run");
-                counts.failed += 1;
-            }
-        }
+        Ok(counts)
     }
-    Ok(counts)
+
+    /// Sends the upload's verdict again, by the surest means there is; answers
+    /// what it did, or None when there is nothing to do yet.
+    async fn redrive(&self, session: &UploadSession, now: u64) -> Result<Option<&'static str>, Error> {
+        let action = match session.stage {
+            SessionStage::Open => return Ok(None),
+            SessionStage::Cancelled | SessionStage::Expired => {
+                let reason = session.stage.failure_reason().unwrap_or_default();
+                self.closer.close(session, reason).await?;
+                "closed again"
+            }
+            SessionStage::Completing => match &session.judged {
+                Some(judged) => {
+                    self.inspect.queues.send(&self.inspect.settings.queue_url, &judged.verdict).await?;
+                    "kept verdict re-sent"
+                }
+                None if self.object_exists(session).await? => {
+                    self.inspect.inspect_key(&self.bucket, &session.key, None).await?;
+                    "object judged"
+                }
+                // No object: S3 never completed it (an answer lost before the
+                // complete, a client that gave up). The client may still
+                // complete it while the session lives; after that it expires.
+                None if session.is_expired(now) => {
+                    if !self.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Expired).await? {
+                        return Ok(None);
+                    }
+                    self.closer.close(session, expired_reason()).await?;
+                    "expired"
+                }
+                None => return Ok(None),
+            },
+        };
+        self.sessions.touch(session.file_id).await?;
+        Ok(Some(action))
+    }
+
+    async fn object_exists(&self, session: &UploadSession) -> Result<bool, Error> {
+        Ok(self.inspect.objects.exists(&self.bucket, &session.key).await?)
+    }
 }
 
 fn expired_reason() -> &'static str {
     SessionStage::Expired.failure_reason().unwrap_or_default()
-}
-
-/// Sends the upload's verdict again, by the surest means there is; answers
-/// what it did, or None when there is nothing to do yet.
-async fn redrive(deps: &Sweeper, session: &UploadSession, now: u64) -> Result<Option<&'static str>, Error> {
-    let action = match session.stage {
-        SessionStage::Open => return Ok(None),
-        SessionStage::Cancelled | SessionStage::Expired => {
-            let reason = session.stage.failure_reason().unwrap_or_default();
-            deps.closer.close(session, reason).await?;
-            "closed again"
-        }
-        SessionStage::Completing => match &session.judged {
-            Some(judged) => {
-                deps.inspect
-                    .sqs
-                    .send_message()
-                    .queue_url(&deps.inspect.settings.queue_url)
-                    .message_body(&judged.verdict)
-                    .send()
-                    .await
-                    .map_err(aws::describe)?;
-                "kept verdict re-sent"
-            }
-            None if object_exists(deps, session).await? => {
-                inspect::inspect_key(&deps.inspect, &deps.bucket, &session.key, None).await?;
-                "object judged"
-            }
-            // No object: S3 never completed it (an answer lost before the
-            // complete, a client that gave up). The client may still
-            // complete it while the session lives; after that it expires.
-            None if session.is_expired(now) => {
-                if !deps.sessions.set_stage(session.file_id, SessionStage::Completing, SessionStage::Expired).await? {
-                    return Ok(None);
-                }
-                deps.closer.close(session, expired_reason()).await?;
-                "expired"
-            }
-            None => return Ok(None),
-        },
-    };
-    deps.sessions.touch(session.file_id).await?;
-    Ok(Some(action))
-}
-
-async fn object_exists(deps: &Sweeper, session: &UploadSession) -> Result<bool, Error> {
-    Ok(aws::object_exists(&deps.inspect.s3, &deps.bucket, &session.key).await?)
 }

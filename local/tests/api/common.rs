@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sluice_api::auth::{SignIn, SignUp, SignedUp, Token};
+use sluice_api::uploads::{RecordedChunk, StartUpload, StartedUpload};
+use sluice_api::{FileStatus, UploadMode};
 use sluice_local::{Stack, StackOptions};
 
 pub const MIB: usize = 1024 * 1024;
@@ -63,26 +66,34 @@ impl Client {
 
     pub async fn new_user(&self) -> User {
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-        let (status, body) =
-            self.call("POST", "/auth/signup", None, Some(json!({ "email": email, "password": "correct horse battery" }))).await;
+        let password = "correct horse battery".to_string();
+        let account = SignUp { email: email.clone(), password: password.clone(), name: None };
+        let (status, body) = self.call("POST", "/auth/signup", None, Some(to_json(&account))).await;
         assert_eq!(status, 201, "{body}");
-        let id = body["userId"].as_str().unwrap().to_string();
-        let (status, body) =
-            self.call("POST", "/auth/signin", None, Some(json!({ "email": email, "password": "correct horse battery" }))).await;
+        let created: SignedUp = parsed(&body);
+        let (status, body) = self.call("POST", "/auth/signin", None, Some(to_json(&SignIn { email: email.clone(), password }))).await;
         assert_eq!(status, 200, "{body}");
-        User { id, email, token: body["accessToken"].as_str().unwrap().to_string() }
+        let token: Token = parsed(&body);
+        User { id: created.user_id.to_string(), email, token: token.access_token }
     }
 
     /// Starts a multipart upload (whatever the size).
     pub async fn start(&self, user: &User, name: &str, content_type: &str, size: usize) -> Upload {
-        let request = json!({ "fileName": name, "size": size, "contentType": content_type, "mode": "multipart" });
-        let (status, body) = self.call("POST", "/uploads", Some(&user.token), Some(request)).await;
+        let request = StartUpload {
+            file_name: name.into(),
+            size: size as u64,
+            content_type: content_type.into(),
+            mode: Some(UploadMode::Multipart),
+            sha256: None,
+        };
+        let (status, body) = self.call("POST", "/uploads", Some(&user.token), Some(to_json(&request))).await;
         assert_eq!(status, 201, "{body}");
+        let StartedUpload::Multipart(started) = parsed(&body) else { panic!("asked for multipart, answered {body}") };
         Upload {
-            file_id: body["fileId"].as_str().unwrap().to_string(),
-            part_size: body["partSize"].as_u64().unwrap() as usize,
-            part_count: body["partCount"].as_u64().unwrap() as usize,
-            urls: body["parts"].as_array().unwrap().iter().map(|p| p["url"].as_str().unwrap().to_string()).collect(),
+            file_id: started.file_id.to_string(),
+            part_size: started.part_size as usize,
+            part_count: started.part_count as usize,
+            urls: started.parts.into_iter().map(|p| p.url).collect(),
         }
     }
 
@@ -112,7 +123,7 @@ impl Client {
             let puts = window.iter().map(|&n| async move {
                 let etag = self.put_part(upload, n, data).await;
                 let size = ((n * upload.part_size).min(data.len())) - (n - 1) * upload.part_size;
-                json!({ "partNumber": n, "etag": etag, "size": size })
+                to_json(&RecordedChunk { part_number: n as i64, etag, size: size as u64, checksum_sha256: None })
             });
             let chunks = futures::future::join_all(puts).await;
             let (status, body) = self.record_batch(user, upload, chunks).await;
@@ -137,11 +148,13 @@ impl Client {
     /// Uploads a small file by one presigned PUT (the server's choice for its
     /// size); answers the fileId and the status of the PUT.
     pub async fn upload_single(&self, user: &User, name: &str, content_type: &str, data: &[u8]) -> (String, StatusCode) {
-        let request = json!({ "fileName": name, "size": data.len(), "contentType": content_type });
-        let (status, started) = self.call("POST", "/uploads", Some(&user.token), Some(request)).await;
-        assert_eq!((status.as_u16(), started["mode"].as_str()), (201, Some("single")), "{started}");
+        let request =
+            StartUpload { file_name: name.into(), size: data.len() as u64, content_type: content_type.into(), mode: None, sha256: None };
+        let (status, started) = self.call("POST", "/uploads", Some(&user.token), Some(to_json(&request))).await;
+        assert_eq!(status, 201, "{started}");
+        let StartedUpload::Single(single) = parsed(&started) else { panic!("a small file answered {started}") };
         let status = self.put_signed(&started, data.to_vec()).await.0;
-        (started["fileId"].as_str().unwrap().to_string(), status)
+        (single.file_id.to_string(), status)
     }
 
     /// PUTs `data` to a presigned URL with the headers signed into it
@@ -160,13 +173,23 @@ impl Client {
         for _ in 0..150 {
             let (status, body) = self.call("GET", &format!("/files/{file_id}"), Some(&user.token), None).await;
             assert_eq!(status, 200, "{body}");
-            if body["status"] != "UPLOADING" {
+            if parsed::<sluice_api::files::File>(&body).status != FileStatus::Uploading {
                 return body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("file {file_id} never left UPLOADING");
     }
+}
+
+/// A contract body as the JSON a test sends (and may then spoil).
+pub fn to_json(body: &impl serde::Serialize) -> Value {
+    serde_json::to_value(body).expect("a contract body serializes")
+}
+
+/// An answer in its contract type; a test fails on an answer out of contract.
+pub fn parsed<T: serde::de::DeserializeOwned>(body: &Value) -> T {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("out of contract ({e}): {body}"))
 }
 
 /// A structurally valid PNG of exactly `size` bytes (64×48, filler pixels).

@@ -6,6 +6,7 @@
 use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sluice_shared::ports::Quota;
 
 /// A call as Uppy's `fetch` makes it: no Authorization header, the cookie
 /// the browser keeps from sign-in.

@@ -172,9 +172,11 @@ async fn a_single_put_verdict_is_persisted_without_the_session_table() {
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .build();
     let deps = persist::Persist {
-        db: sluice_shared::db::Db::new(sluice_shared::db::DbConfig::parse(&stack.database_url, None, None).unwrap()),
+        rows: persist::PostgresVerdicts {
+            db: sluice_shared::db::Db::new(sluice_shared::db::DbConfig::parse(&stack.database_url, None, None).unwrap()),
+        },
         sessions: sluice_shared::sessions::SessionStore::new(aws_sdk_dynamodb::Client::from_conf(unreachable), "sessions"),
-        sqs: stack.clients.sqs(),
+        queues: sluice_shared::adapters::SqsQueues::new(stack.clients.sqs()),
         settings: persist::PersistSettings {
             queue_url: stack.queue_url.clone(),
             dead_letter_queue_url: stack.dlq_url.clone(),
@@ -268,9 +270,13 @@ async fn an_unwritable_verdict_backs_off_and_garbage_goes_to_the_dlq_at_once() {
         .queue_url
         .unwrap();
     let deps = persist::Persist {
-        db: sluice_shared::db::Db::new(sluice_shared::db::DbConfig::parse("postgres://postgres@127.0.0.1:9/nowhere", None, None).unwrap()),
+        rows: persist::PostgresVerdicts {
+            db: sluice_shared::db::Db::new(
+                sluice_shared::db::DbConfig::parse("postgres://postgres@127.0.0.1:9/nowhere", None, None).unwrap(),
+            ),
+        },
         sessions: sluice_shared::sessions::SessionStore::new(stack.clients.dynamodb(), &stack.table),
-        sqs: sqs.clone(),
+        queues: sluice_shared::adapters::SqsQueues::new(sqs.clone()),
         settings: persist::PersistSettings {
             queue_url: queue.clone(),
             dead_letter_queue_url: dlq.clone(),

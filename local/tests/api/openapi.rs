@@ -282,6 +282,7 @@ async fn every_route_answers_as_documented() {
         let validator = jsonschema::validator_for(&schema).expect("a valid schema");
         let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{method} {path} {status}: {errors:?}\n{body}");
+        in_contract(method, path, *status, body);
         exercised.insert((method.clone(), path.clone(), status.to_string()));
     }
     // ... and every documented status was seen.
@@ -293,6 +294,45 @@ async fn every_route_answers_as_documented() {
     }
     let unseen: Vec<_> = documented.difference(&exercised).collect();
     assert!(unseen.is_empty(), "documented but never answered: {unseen:?}");
+}
+
+/// Parses an answer into the contract type the clients read it as and
+/// serializes it again: equal, so the contract has every field the server
+/// sends, by the same names, present when the server sends it.
+fn in_contract(method: &str, path: &str, status: u16, body: &Value) {
+    fn same<T: serde::de::DeserializeOwned + serde::Serialize>(body: &Value) -> Result<Value, String> {
+        let parsed: T = serde_json::from_value(body.clone()).map_err(|e| e.to_string())?;
+        Ok(serde_json::to_value(parsed).unwrap())
+    }
+    use sluice_api::{auth, companion, files, uploads};
+    let again = match (method, path, status) {
+        (_, _, 204) => return,
+        (_, _, 400..) => {
+            let parsed = same::<sluice_api::ErrorBody>(body);
+            let code = body["error"]["code"].as_str().and_then(sluice_api::ErrorCode::parse);
+            assert_eq!(code.map(|c| c.status()), Some(status), "{method} {path}: {body} is not a known code of status {status}");
+            parsed
+        }
+        ("POST", "/auth/signup", _) => same::<auth::SignedUp>(body),
+        ("POST", "/auth/signin", _) => same::<auth::Token>(body),
+        ("POST", "/uploads", _) => same::<uploads::StartedUpload>(body),
+        ("GET", "/uploads/{fileId}", _) => same::<uploads::UploadState>(body),
+        ("DELETE", "/uploads/{fileId}", _) => same::<uploads::UploadCancelled>(body),
+        (_, "/uploads/{fileId}/parts", _) => same::<uploads::PartUrls>(body),
+        ("POST", "/uploads/{fileId}/chunks", _) => same::<uploads::ChunksRecorded>(body),
+        ("POST", "/uploads/{fileId}/complete", _) => same::<uploads::CompleteAccepted>(body),
+        ("GET", "/files", _) => same::<files::FileList>(body),
+        ("GET", "/files/{fileId}", _) => same::<files::File>(body),
+        ("DELETE", "/files/{fileId}", _) => same::<files::FileDeleted>(body),
+        ("POST", "/files/{fileId}/download-url", _) => same::<files::DownloadUrl>(body),
+        ("POST", "/s3/multipart", _) => same::<companion::MultipartCreated>(body),
+        ("GET", "/s3/multipart/{uploadId}", _) => same::<Vec<companion::HeldPart>>(body),
+        ("DELETE", "/s3/multipart/{uploadId}", _) => same::<companion::MultipartAborted>(body),
+        ("GET", "/s3/multipart/{uploadId}/{partNumber}", _) => same::<companion::SignedPart>(body),
+        ("POST", "/s3/multipart/{uploadId}/complete", _) => same::<companion::MultipartCompleted>(body),
+        _ => panic!("{method} {path} {status}: no contract type for this answer"),
+    };
+    assert_eq!(again.as_ref(), Ok(body), "{method} {path} {status}: the contract type does not carry the answer as sent");
 }
 
 fn sha256_of(bytes: &[u8]) -> String {

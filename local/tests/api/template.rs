@@ -183,8 +183,8 @@ fn every_variable_a_function_requires_is_set_in_the_template() {
     }
 }
 
-/// IAM actions each call needs: SDK operations, and SessionStore methods
-/// (shared/src/sessions/store.rs) by the DynamoDB operations they make.
+/// IAM actions each call needs: SDK operations, and the port methods
+/// (shared/src/ports.rs) by the operations their adapters make.
 const CALLS: &[(&str, &[&str])] = &[
     // With SSE-KMS, writing (multipart) needs both KMS actions and reading needs Decrypt.
     (".create_multipart_upload()", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
@@ -194,8 +194,18 @@ const CALLS: &[(&str, &[&str])] = &[
     (".abort_multipart_upload()", &["s3:AbortMultipartUpload"]),
     (".list_parts()", &["s3:ListMultipartUploadParts"]),
     (".head_object()", &["s3:GetObject"]),
-    // shared/src/aws.rs: a HeadObject.
-    ("aws::object_exists(", &["s3:GetObject"]),
+    // S3Objects (shared/src/adapters.rs); inspect names the version it judged.
+    ("objects.head(", &["s3:GetObject", "s3:GetObjectVersion"]),
+    ("objects.exists(", &["s3:GetObject"]),
+    ("objects.read_range(", &["s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"]),
+    ("objects.read_from(", &["s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"]),
+    ("objects.delete(", &["s3:DeleteObject", "s3:DeleteObjectVersion"]),
+    ("objects.list_parts(", &["s3:ListMultipartUploadParts"]),
+    ("objects.complete_multipart(", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
+    ("objects.abort_multipart(", &["s3:AbortMultipartUpload"]),
+    // SqsQueues (shared/src/adapters.rs).
+    ("queues.send(", &["sqs:SendMessage"]),
+    ("queues.delay(", &["sqs:ChangeMessageVisibility"]),
     (".get_object()", &["s3:GetObject", "kms:Decrypt"]),
     (".delete_object()", &["s3:DeleteObject"]),
     (".send_message()", &["sqs:SendMessage"]),
@@ -220,7 +230,7 @@ const CALLS: &[(&str, &[&str])] = &[
     ("signins.clear(", &["dynamodb:DeleteItem"]),
     // The sweeper judges an object as inspect does (functions/inspect).
     (
-        "inspect::inspect_key(",
+        "inspect.inspect_key(",
         &[
             "s3:GetObject",
             "s3:GetObjectVersion",

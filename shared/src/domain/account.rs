@@ -37,8 +37,8 @@ impl std::fmt::Debug for Password {
     }
 }
 
-pub const MIN_PASSWORD_CHARS: usize = 8;
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub use sluice_api::limits::MAX_PASSWORD_BYTES;
+pub use sluice_api::limits::MIN_PASSWORD_CHARS;
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, String> {

@@ -6,7 +6,7 @@ pub struct FileName {
     safe: String,
 }
 
-pub const MAX_FILE_NAME_BYTES: usize = 1024;
+pub use sluice_api::limits::MAX_FILE_NAME_BYTES;
 /// S3 keys are at most 1024 bytes; the safe segment leaves room for the prefix.
 const MAX_SAFE_BYTES: usize = 200;
 

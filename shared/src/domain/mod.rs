@@ -13,6 +13,6 @@ pub mod verdict;
 pub use account::{Email, Password};
 pub use checksum::Sha256Checksum;
 pub use file_name::FileName;
-pub use plan::{PartNumber, PartPlan, PlanError, UploadMode};
+pub use plan::{MIB, PartNumber, PartPlan, PlanError, UploadMode};
 pub use status::FileStatus;
 pub use verdict::{Kind, TypePolicy, Verdict};

@@ -2,15 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const MIB: u64 = 1024 * 1024;
-/// The part size we use unless the file needs more than S3's part limit.
-pub const DEFAULT_PART_SIZE: u64 = 5 * MIB;
-/// S3's smallest part (all but the last).
-pub const MIN_PART_SIZE: u64 = 5 * MIB;
-/// S3's largest part.
-pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
-/// S3's limit on parts per upload.
-pub const MAX_PARTS: u64 = 10_000;
+pub use sluice_api::limits::{DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIB, MIN_PART_SIZE};
+pub use sluice_api::status::UploadMode;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -22,37 +15,6 @@ pub enum PlanError {
     TooLargeForSingle { size: u64, max: u64 },
     #[error("mode \"companion\" is chosen by the /s3/multipart routes (Uppy); ask for \"single\" or \"multipart\"")]
     CompanionOnly,
-}
-
-/// How the bytes travel: one presigned PUT, presigned parts of a multipart
-/// upload that we planned, or parts the client cut itself through the
-/// Companion-compatible routes Uppy calls (`/s3/multipart…`); for those the
-/// parts S3 holds are the truth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UploadMode {
-    Single,
-    Multipart,
-    Companion,
-}
-
-impl UploadMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Single => "single",
-            Self::Multipart => "multipart",
-            Self::Companion => "companion",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "single" => Some(Self::Single),
-            "multipart" => Some(Self::Multipart),
-            "companion" => Some(Self::Companion),
-            _ => None,
-        }
-    }
 }
 
 /// How a file of a given size is cut into parts.

@@ -5,43 +5,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::inspection::Checked;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Kind {
-    Image,
-    Video,
-    Audio,
-    Document,
-}
+pub use sluice_api::status::Kind;
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Image => "IMAGE",
-            Self::Video => "VIDEO",
-            Self::Audio => "AUDIO",
-            Self::Document => "DOCUMENT",
-        }
+/// The kind a MIME type belongs to, if it is one Sluice can hold at all.
+pub fn kind_of_mime(mime: &str) -> Option<Kind> {
+    let mime = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if mime == "image/svg+xml" {
+        // SVG is a script container, not a picture.
+        return None;
     }
-
-    /// The kind a MIME type belongs to, if it is one Sluice can hold at all.
-    pub fn of_mime(mime: &str) -> Option<Self> {
-        let mime = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if mime == "image/svg+xml" {
-            // SVG is a script container, not a picture.
-            return None;
-        }
-        if mime.starts_with("image/") {
-            Some(Self::Image)
-        } else if mime.starts_with("video/") {
-            Some(Self::Video)
-        } else if mime.starts_with("audio/") {
-            Some(Self::Audio)
-        } else if DOCUMENT_TYPES.contains(&mime.as_str()) {
-            Some(Self::Document)
-        } else {
-            None
-        }
+    if mime.starts_with("image/") {
+        Some(Kind::Image)
+    } else if mime.starts_with("video/") {
+        Some(Kind::Video)
+    } else if mime.starts_with("audio/") {
+        Some(Kind::Audio)
+    } else if DOCUMENT_TYPES.contains(&mime.as_str()) {
+        Some(Kind::Document)
+    } else {
+        None
     }
 }
 
@@ -89,7 +71,7 @@ impl TypePolicy {
 
     pub fn allows(&self, mime: &str) -> bool {
         let mime = mime.trim().to_ascii_lowercase();
-        Kind::of_mime(&mime).is_some()
+        kind_of_mime(&mime).is_some()
             && self.patterns.iter().any(|p| match p.strip_suffix("/*") {
                 Some(top) => mime.split('/').next() == Some(top),
                 None => *p == mime,
@@ -142,8 +124,8 @@ impl Verdict {
         if !policy.allows(mime) {
             return Self::reject(Some(mime), format!("type_not_allowed: {mime} is not in the allowed types"));
         }
-        let kind = Kind::of_mime(mime);
-        if kind != Kind::of_mime(declared) {
+        let kind = kind_of_mime(mime);
+        if kind != kind_of_mime(declared) {
             return Self::reject(Some(mime), format!("type_mismatch: declared {declared} but the bytes are {mime}"));
         }
         Self {

@@ -6,6 +6,7 @@ pub mod upload_rules;
 
 pub use upload_rules::{UploadRules, owned_session, require_parts_per_call};
 
+use crate::error::ErrorCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -26,7 +27,7 @@ pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
 /// Turns a handler result into the response; errors become their JSON shape.
 pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(|err| {
-        if err.status >= 500 {
+        if err.status() >= 500 {
             tracing::warn!(%err, "request failed");
         }
         err.into_response()
@@ -42,7 +43,7 @@ pub fn route_key(req: &Request) -> String {
 }
 
 pub fn unknown_route(req: &Request) -> ApiError {
-    ApiError::new(404, "route_not_found", format!("no route for {} {}", req.method(), req.uri().path()))
+    ApiError::new(ErrorCode::RouteNotFound, format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 /// Parses a JSON body into `T`, answering 400 with serde's own words.
@@ -54,7 +55,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         _ => b"",
     };
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("invalid_body", "the request needs a JSON body"));
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the request needs a JSON body"));
     }
     // A form (text/plain, urlencoded, multipart) is what another site can
     // make a browser post without asking: only JSON is JSON.
@@ -62,12 +63,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if media != "application/json" && !(media.starts_with("application/") && media.ends_with("+json")) {
         return Err(ApiError::new(
-            415,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             format!("the body must be sent as Content-Type: application/json; this one was {content_type:?}"),
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_body", format!("the JSON body is not valid: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("the JSON body is not valid: {e}")))
 }
 
 /// The `{fileId}` path parameter, or `{uploadId}` on the Companion routes:
@@ -90,7 +90,7 @@ pub fn query_number(req: &Request, name: &str, default: u32, min: u32, max: u32)
     };
     match raw.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request("invalid_query", format!("{name} must be a whole number from {min} to {max}; got '{raw}'"))),
+        _ => Err(ApiError::new(ErrorCode::InvalidQuery, format!("{name} must be a whole number from {min} to {max}; got '{raw}'"))),
     }
 }
 
@@ -115,7 +115,7 @@ pub fn refuse_cross_site(req: &Request) -> Result<(), ApiError> {
         return Ok(());
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let refuse = |why: String| Err(ApiError::new(403, "cross_site_request", why));
+    let refuse = |why: String| Err(ApiError::new(ErrorCode::CrossSiteRequest, why));
     match header("sec-fetch-site") {
         // same-site is refused too: a sibling subdomain is another party.
         Some(site) if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") => {
@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn only_cross_site_state_changes_without_a_bearer_token_are_refused() {
-        let code = |method, headers: &[(&str, &str)]| refuse_cross_site(&request(method, headers)).map_err(|e| (e.status, e.code));
+        let code =
+            |method, headers: &[(&str, &str)]| refuse_cross_site(&request(method, headers)).map_err(|e| (e.status(), e.code.as_str()));
         let host = ("host", "api.example.com");
         // GIVEN a browser that says where the request comes from
         assert_eq!(code("POST", &[host, ("sec-fetch-site", "cross-site")]), Err((403, "cross_site_request")));
@@ -191,7 +192,7 @@ mod tests {
             if let Some(t) = content_type {
                 req.headers_mut().insert(http::header::CONTENT_TYPE, t.parse().unwrap());
             }
-            json_body::<serde_json::Value>(&req).map(|_| ()).map_err(|e| (e.status, e.code))
+            json_body::<serde_json::Value>(&req).map(|_| ()).map_err(|e| (e.status(), e.code.as_str()))
         };
         assert_eq!(body(Some("application/json")), Ok(()));
         assert_eq!(body(Some("Application/JSON; charset=utf-8")), Ok(()));

@@ -220,7 +220,7 @@ pub fn examine(window: &Window, rules: &Rules) -> Step {
                 return Step::ScanPdf;
             }
         }
-        _ => match (guess.map_or(infer::MatcherType::Custom, |g| g.matcher_type()), Kind::of_mime(mime)) {
+        _ => match (guess.map_or(infer::MatcherType::Custom, |g| g.matcher_type()), crate::domain::verdict::kind_of_mime(mime)) {
             (infer::MatcherType::App | infer::MatcherType::Text | infer::MatcherType::Font, _)
             | (infer::MatcherType::Archive | infer::MatcherType::Book, None) => Outcome::Checked(Err(forbidden(mime))),
             (_, Some(Kind::Image)) => image::other(window, mime),

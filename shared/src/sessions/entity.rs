@@ -2,7 +2,6 @@
 //! Plain data; the DynamoDB adapter is `sessions::store`, the HTTP rules
 //! over it `http::upload_rules`.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::status::SessionStage;
@@ -11,9 +10,7 @@ use crate::domain::{PartPlan, UploadMode};
 /// How long an expired session stays readable for the sweeper.
 pub const PURGE_GRACE_SECS: u64 = 2 * 86_400;
 
-/// Most parts one call may sign or record, so one invocation's work (and
-/// what a timed-out call leaves to retry) stays bounded.
-pub const MAX_PARTS_PER_CALL: u32 = 1000;
+pub use sluice_api::limits::MAX_PARTS_PER_CALL;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadSession {
@@ -60,13 +57,4 @@ impl UploadSession {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordedPart {
-    pub part_number: u32,
-    pub size: u64,
-    pub etag: String,
-    /// The part's SHA-256 (base64), when the client sent one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checksum_sha256: Option<String>,
-}
+pub use sluice_api::uploads::RecordedPart;

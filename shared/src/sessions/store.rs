@@ -14,6 +14,7 @@ use super::entity::{Judged, PURGE_GRACE_SECS, RecordedPart, UploadSession};
 use crate::domain::status::SessionStage;
 use crate::domain::{PartPlan, UploadMode};
 use crate::dynamo::{self, n, s};
+use crate::ports::Sessions;
 
 const SESSION_SK: &str = "session";
 
@@ -65,7 +66,76 @@ impl SessionStore {
         &self.table
     }
 
-    pub async fn create(&self, session: &UploadSession) -> Result<(), StoreError> {
+    /// Writes one part's item; answers whether the part is new.
+    async fn put_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<bool, StoreError> {
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(file_id.to_string())),
+            ("sk".to_string(), s(part_sk(part.part_number))),
+            ("partNumber".to_string(), n(part.part_number)),
+            ("size".to_string(), n(part.size)),
+            ("etag".to_string(), s(&part.etag)),
+            ("expiresAt".to_string(), n(expires_at)),
+            ("purgeAt".to_string(), n(expires_at + PURGE_GRACE_SECS)),
+        ]);
+        if let Some(checksum) = &part.checksum_sha256 {
+            item.insert("checksumSha256".to_string(), s(checksum));
+        }
+        let put = |condition: Option<&str>| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .set_condition_expression(condition.map(String::from))
+                .send()
+        };
+        match put(Some("attribute_not_exists(sk)")).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                put(None).await.map_err(dynamo_err)?;
+                Ok(false)
+            }
+            Err(e) => Err(dynamo_err(e)),
+        }
+    }
+
+    /// Every session item (`sk = session`, stage OPEN bound as `:open`)
+    /// that also matches `filter`, with `at` bound as `:at`.
+    async fn scan_sessions(&self, filter: &str, at: u64) -> Result<Vec<UploadSession>, StoreError> {
+        let pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(format!("sk = :session AND {filter}"))
+            .expression_attribute_values(":session", s(SESSION_SK))
+            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
+            .expression_attribute_values(":at", n(at))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages.into_iter().map(|item| parse_session(&item.map_err(dynamo_err)?)).collect()
+    }
+
+    /// Sets `attribute` to now on the session item; false if it is gone.
+    async fn stamp(&self, file_id: Uuid, attribute: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(file_id)))
+            .update_expression(format!("SET {attribute} = :now"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(crate::auth::now_secs()))
+            .send()
+            .await;
+        held(result)
+    }
+}
+
+impl Sessions for SessionStore {
+    async fn create(&self, session: &UploadSession) -> Result<(), StoreError> {
         let mut item = HashMap::from([
             ("pk".to_string(), s(session.file_id.to_string())),
             ("sk".to_string(), s(SESSION_SK)),
@@ -99,7 +169,7 @@ impl SessionStore {
         Ok(())
     }
 
-    pub async fn get(&self, file_id: Uuid) -> Result<Option<UploadSession>, StoreError> {
+    async fn get(&self, file_id: Uuid) -> Result<Option<UploadSession>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -118,7 +188,7 @@ impl SessionStore {
     /// update per call, however many parts it carries. Every write runs to
     /// its end and the new ones are counted even when another failed, so a
     /// retry (which finds them already there) does not leave them uncounted.
-    pub async fn record_parts(&self, file_id: Uuid, parts: &[RecordedPart], expires_at: u64) -> Result<u32, StoreError> {
+    async fn record_parts(&self, file_id: Uuid, parts: &[RecordedPart], expires_at: u64) -> Result<u32, StoreError> {
         use futures::StreamExt;
         // Collected first: a lazy `map` in the stream trips the compiler's
         // Send check for the handler's future (the higher-ranked closure).
@@ -143,40 +213,8 @@ impl SessionStore {
         Ok(update.attributes.as_ref().and_then(|a| num(a, "recordedCount").ok()).unwrap_or_default() as u32)
     }
 
-    /// Writes one part's item; answers whether the part is new.
-    async fn put_part(&self, file_id: Uuid, part: &RecordedPart, expires_at: u64) -> Result<bool, StoreError> {
-        let mut item = HashMap::from([
-            ("pk".to_string(), s(file_id.to_string())),
-            ("sk".to_string(), s(part_sk(part.part_number))),
-            ("partNumber".to_string(), n(part.part_number)),
-            ("size".to_string(), n(part.size)),
-            ("etag".to_string(), s(&part.etag)),
-            ("expiresAt".to_string(), n(expires_at)),
-            ("purgeAt".to_string(), n(expires_at + PURGE_GRACE_SECS)),
-        ]);
-        if let Some(checksum) = &part.checksum_sha256 {
-            item.insert("checksumSha256".to_string(), s(checksum));
-        }
-        let put = |condition: Option<&str>| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .set_condition_expression(condition.map(String::from))
-                .send()
-        };
-        match put(Some("attribute_not_exists(sk)")).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                put(None).await.map_err(dynamo_err)?;
-                Ok(false)
-            }
-            Err(e) => Err(dynamo_err(e)),
-        }
-    }
-
     /// Every recorded part, in part order.
-    pub async fn parts(&self, file_id: Uuid) -> Result<Vec<RecordedPart>, StoreError> {
+    async fn parts(&self, file_id: Uuid) -> Result<Vec<RecordedPart>, StoreError> {
         let pages = self
             .client
             .query()
@@ -205,32 +243,12 @@ impl SessionStore {
     }
 
     /// Open sessions past their `expiresAt`: uploads nobody finished.
-    pub async fn expired_open(&self, now: u64) -> Result<Vec<UploadSession>, StoreError> {
+    async fn expired_open(&self, now: u64) -> Result<Vec<UploadSession>, StoreError> {
         self.scan_sessions("stage = :open AND expiresAt <= :at", now).await
     }
 
-    /// Every session item (`sk = session`, stage OPEN bound as `:open`)
-    /// that also matches `filter`, with `at` bound as `:at`.
-    async fn scan_sessions(&self, filter: &str, at: u64) -> Result<Vec<UploadSession>, StoreError> {
-        let pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(format!("sk = :session AND {filter}"))
-            .expression_attribute_values(":session", s(SESSION_SK))
-            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
-            .expression_attribute_values(":at", n(at))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        pages.into_iter().map(|item| parse_session(&item.map_err(dynamo_err)?)).collect()
-    }
-
     /// Moves a session from one stage to another; false if it was not in `from`.
-    pub async fn set_stage(&self, file_id: Uuid, from: SessionStage, to: SessionStage) -> Result<bool, StoreError> {
+    async fn set_stage(&self, file_id: Uuid, from: SessionStage, to: SessionStage) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -249,7 +267,7 @@ impl SessionStore {
     /// Keeps the verdict inspect is about to send, claiming `version_id` as
     /// the upload's object. False if another version was claimed first (a
     /// replayed PUT): that one is the file, this one is not.
-    pub async fn record_judgement(&self, file_id: Uuid, version_id: Option<&str>, verdict: &str) -> Result<bool, StoreError> {
+    async fn record_judgement(&self, file_id: Uuid, version_id: Option<&str>, verdict: &str) -> Result<bool, StoreError> {
         let update = self
             .client
             .update_item()
@@ -268,37 +286,22 @@ impl SessionStore {
 
     /// Notes that Postgres holds a verdict of this upload, so the sweeper
     /// stops re-driving it. A purged session needs no note.
-    pub async fn mark_verdict_stored(&self, file_id: Uuid) -> Result<(), StoreError> {
+    async fn mark_verdict_stored(&self, file_id: Uuid) -> Result<(), StoreError> {
         self.stamp(file_id, "verdictStoredAt").await.map(drop)
     }
 
     /// Notes that this upload's verdict can never be written and sits in
     /// the dead-letter queue for an operator: re-sending it would only add
     /// copies there, so the sweeper leaves it.
-    pub async fn mark_verdict_dead_lettered(&self, file_id: Uuid) -> Result<(), StoreError> {
+    async fn mark_verdict_dead_lettered(&self, file_id: Uuid) -> Result<(), StoreError> {
         self.stamp(file_id, "verdictDeadLetteredAt").await.map(drop)
-    }
-
-    /// Sets `attribute` to now on the session item; false if it is gone.
-    async fn stamp(&self, file_id: Uuid, attribute: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(file_id)))
-            .update_expression(format!("SET {attribute} = :now"))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", n(crate::auth::now_secs()))
-            .send()
-            .await;
-        held(result)
     }
 
     /// Uploads that left `OPEN` at or before `cutoff` and whose verdict
     /// Postgres does not hold yet (nor refused for good): lost on the way,
     /// or never sent. Sessions written before `stageAt` existed count from
     /// their creation.
-    pub async fn unsettled(&self, cutoff: u64) -> Result<Vec<UploadSession>, StoreError> {
+    async fn unsettled(&self, cutoff: u64) -> Result<Vec<UploadSession>, StoreError> {
         self.scan_sessions(
             "stage <> :open AND attribute_not_exists(verdictStoredAt) AND attribute_not_exists(verdictDeadLetteredAt) \
              AND (stageAt <= :at OR (attribute_not_exists(stageAt) AND createdAt <= :at))",
@@ -309,7 +312,7 @@ impl SessionStore {
 
     /// Restarts the session's clock (`stageAt`) after the sweeper re-drove it,
     /// so it is looked at again only after another full wait.
-    pub async fn touch(&self, file_id: Uuid) -> Result<(), StoreError> {
+    async fn touch(&self, file_id: Uuid) -> Result<(), StoreError> {
         match self.stamp(file_id, "stageAt").await? {
             true => Ok(()),
             false => Err(StoreError::Dynamo("the session item is gone; nothing to touch".into())),
