@@ -1,5 +1,34 @@
-//! The one table of HTTP routes. The local router serves exactly these and
-//! template.yaml declares exactly these (a test checks both ways).
+//! The one table of HTTP routes. The local router serves exactly these,
+//! template.yaml declares exactly these and openapi.yaml documents exactly
+//! these (tests check each both ways), and each function dispatches on the
+//! route's `Endpoint`, never on a re-typed path.
+
+use lambda_http::Request;
+
+/// What a route does: one per operation of openapi.yaml (its
+/// `operationId` is the name in lowerCamelCase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    SignUp,
+    SignIn,
+    SignOut,
+    StartUpload,
+    UploadState,
+    SignParts,
+    SignPartsWithChecksums,
+    RecordChunk,
+    CompleteUpload,
+    CancelUpload,
+    ListFiles,
+    GetFile,
+    DownloadUrl,
+    DeleteFile,
+    CompanionCreate,
+    CompanionSignPart,
+    CompanionListParts,
+    CompanionComplete,
+    CompanionAbort,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -9,34 +38,44 @@ pub struct Route {
     /// The crate under functions/ that handles it.
     pub function: &'static str,
     pub authenticated: bool,
+    pub endpoint: Endpoint,
 }
 
-const fn route(method: &'static str, path: &'static str, function: &'static str, authenticated: bool) -> Route {
-    Route { method, path, function, authenticated }
+const fn route(method: &'static str, path: &'static str, function: &'static str, authenticated: bool, endpoint: Endpoint) -> Route {
+    Route { method, path, function, authenticated, endpoint }
 }
+
+use Endpoint::*;
 
 pub const ROUTES: &[Route] = &[
-    route("POST", "/auth/signup", "auth", false),
-    route("POST", "/auth/signin", "auth", false),
-    route("POST", "/auth/signout", "auth", false),
-    route("POST", "/uploads", "presign", true),
-    route("GET", "/uploads/{fileId}", "presign", true),
-    route("GET", "/uploads/{fileId}/parts", "presign", true),
-    route("POST", "/uploads/{fileId}/parts", "presign", true),
-    route("POST", "/uploads/{fileId}/chunks", "record-chunk", true),
-    route("POST", "/uploads/{fileId}/complete", "complete-upload", true),
-    route("DELETE", "/uploads/{fileId}", "complete-upload", true),
-    route("GET", "/files", "files", true),
-    route("GET", "/files/{fileId}", "files", true),
-    route("POST", "/files/{fileId}/download-url", "files", true),
-    route("DELETE", "/files/{fileId}", "files", true),
+    route("POST", "/auth/signup", "auth", false, SignUp),
+    route("POST", "/auth/signin", "auth", false, SignIn),
+    route("POST", "/auth/signout", "auth", false, SignOut),
+    route("POST", "/uploads", "presign", true, StartUpload),
+    route("GET", "/uploads/{fileId}", "presign", true, UploadState),
+    route("GET", "/uploads/{fileId}/parts", "presign", true, SignParts),
+    route("POST", "/uploads/{fileId}/parts", "presign", true, SignPartsWithChecksums),
+    route("POST", "/uploads/{fileId}/chunks", "record-chunk", true, RecordChunk),
+    route("POST", "/uploads/{fileId}/complete", "complete-upload", true, CompleteUpload),
+    route("DELETE", "/uploads/{fileId}", "complete-upload", true, CancelUpload),
+    route("GET", "/files", "files", true, ListFiles),
+    route("GET", "/files/{fileId}", "files", true, GetFile),
+    route("POST", "/files/{fileId}/download-url", "files", true, DownloadUrl),
+    route("DELETE", "/files/{fileId}", "files", true, DeleteFile),
     // Uppy Companion's S3 multipart routes, for @uppy/aws-s3's companionEndpoint.
-    route("POST", "/s3/multipart", "presign", true),
-    route("GET", "/s3/multipart/{uploadId}/{partNumber}", "presign", true),
-    route("GET", "/s3/multipart/{uploadId}", "complete-upload", true),
-    route("POST", "/s3/multipart/{uploadId}/complete", "complete-upload", true),
-    route("DELETE", "/s3/multipart/{uploadId}", "complete-upload", true),
+    route("POST", "/s3/multipart", "presign", true, CompanionCreate),
+    route("GET", "/s3/multipart/{uploadId}/{partNumber}", "presign", true, CompanionSignPart),
+    route("GET", "/s3/multipart/{uploadId}", "complete-upload", true, CompanionListParts),
+    route("POST", "/s3/multipart/{uploadId}/complete", "complete-upload", true, CompanionComplete),
+    route("DELETE", "/s3/multipart/{uploadId}", "complete-upload", true, CompanionAbort),
 ];
+
+/// The endpoint of the route API Gateway matched (its `routeKey`), if it is one of the table's.
+pub fn endpoint(req: &Request) -> Option<Endpoint> {
+    let key = crate::http::route_key(req);
+    let (method, path) = key.split_once(' ')?;
+    ROUTES.iter().find(|r| r.method == method && r.path == path).map(|r| r.endpoint)
+}
 
 impl Route {
     /// `"POST /uploads"`, as API Gateway writes `routeKey`.
@@ -90,6 +129,15 @@ mod tests {
         assert_eq!(route.function, "files");
         let (route, _) = find("DELETE", "/uploads/x").unwrap();
         assert_eq!(route.function, "complete-upload");
+    }
+
+    #[test]
+    fn each_endpoint_has_one_route() {
+        let mut endpoints: Vec<Endpoint> = ROUTES.iter().map(|r| r.endpoint).collect();
+        endpoints.dedup();
+        assert_eq!(endpoints.len(), ROUTES.len());
+        let event = crate::sample_events::sample_event("complete-upload", &[]).unwrap();
+        assert_eq!(endpoint(&lambda_http::request::from_str(&event).unwrap()), Some(CompleteUpload));
     }
 
     #[test]

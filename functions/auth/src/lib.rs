@@ -10,7 +10,8 @@ use sluice_shared::config::{ConfigError, Env};
 use sluice_shared::db::Db;
 use sluice_shared::domain::{Email, Password, signin};
 use sluice_shared::error::ErrorCode;
-use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, route_key, unknown_route};
+use sluice_shared::http::{json_body, json_response, refuse_cross_site, respond, unknown_route};
+use sluice_shared::routes::{self, Endpoint};
 use sluice_shared::signin_failures::SigninFailures;
 use sluice_shared::{ApiError, config};
 use uuid::Uuid;
@@ -40,10 +41,10 @@ pub async fn handle(auth: &Auth, req: Request) -> Result<Response<Body>, Error> 
     if let Err(refused) = refuse_cross_site(&req) {
         return Ok(respond(Err(refused)));
     }
-    let result = match route_key(&req).as_str() {
-        "POST /auth/signup" => signup(auth, &req).await,
-        "POST /auth/signin" => signin(auth, &req).await,
-        "POST /auth/signout" => Ok(signout(auth)),
+    let result = match routes::endpoint(&req) {
+        Some(Endpoint::SignUp) => signup(auth, &req).await,
+        Some(Endpoint::SignIn) => signin(auth, &req).await,
+        Some(Endpoint::SignOut) => Ok(signout(auth)),
         _ => Err(unknown_route(&req)),
     };
     let retry_after = result.as_ref().err().and_then(|e| e.retry_after);

@@ -17,9 +17,10 @@ use sluice_shared::closeout::UploadCloser;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::error::ErrorCode;
-use sluice_shared::http::{UploadRules, json_body, json_response, owned_session, respond, route_key, unknown_route};
+use sluice_shared::http::{UploadRules, json_body, json_response, owned_session, respond, unknown_route};
 use sluice_shared::ports::{CompleteError, CompletedPart, Objects, PartInS3, Queues, Quota, Sessions};
 use sluice_shared::quota::QuotaLedger;
+use sluice_shared::routes::{self, Endpoint};
 use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession};
 use sluice_shared::{ApiError, config};
 
@@ -52,13 +53,13 @@ pub async fn handle<S: Sessions, O: Objects, Q: Queues, L: Quota>(
     deps: &CompleteUpload<S, O, Q, L>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
-    let result = match route_key(&req).as_str() {
-        "POST /uploads/{fileId}/complete" => deps.complete(&req).await,
-        "DELETE /uploads/{fileId}" => deps.cancel(&req).await.map(|ended| json_response(200, &ended)),
-        "GET /s3/multipart/{uploadId}" => deps.companion_list_parts(&req).await,
-        "POST /s3/multipart/{uploadId}/complete" => deps.companion_complete(&req).await,
+    let result = match routes::endpoint(&req) {
+        Some(Endpoint::CompleteUpload) => deps.complete(&req).await,
+        Some(Endpoint::CancelUpload) => deps.cancel(&req).await.map(|ended| json_response(200, &ended)),
+        Some(Endpoint::CompanionListParts) => deps.companion_list_parts(&req).await,
+        Some(Endpoint::CompanionComplete) => deps.companion_complete(&req).await,
         // Companion answers `{}`; Uppy reads only the status.
-        "DELETE /s3/multipart/{uploadId}" => deps.cancel(&req).await.map(|_| json_response(200, &MultipartAborted {})),
+        Some(Endpoint::CompanionAbort) => deps.cancel(&req).await.map(|_| json_response(200, &MultipartAborted {})),
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))

@@ -21,9 +21,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sluice_shared::aws;
 use sluice_shared::domain::file_name::content_disposition;
-use sluice_shared::http::{file_id, json_response, query_number, respond, route_key, unknown_route};
+use sluice_shared::http::{file_id, json_response, query_number, respond, unknown_route};
 use sluice_shared::ports::{Quota, Sessions};
 use sluice_shared::quota::QuotaLedger;
+use sluice_shared::routes::{self, Endpoint};
 use sluice_shared::sessions::SessionStore;
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
@@ -58,11 +59,11 @@ impl Files {
 }
 
 pub async fn handle(deps: &Files, req: Request) -> Result<Response<Body>, Error> {
-    let result = match route_key(&req).as_str() {
-        "GET /files/{fileId}" => get_file(deps, &req).await,
-        "GET /files" => list_files(deps, &req).await,
-        "POST /files/{fileId}/download-url" => download_url(deps, &req).await,
-        "DELETE /files/{fileId}" => delete_file(deps, &req).await,
+    let result = match routes::endpoint(&req) {
+        Some(Endpoint::GetFile) => get_file(deps, &req).await,
+        Some(Endpoint::ListFiles) => list_files(deps, &req).await,
+        Some(Endpoint::DownloadUrl) => download_url(deps, &req).await,
+        Some(Endpoint::DeleteFile) => delete_file(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))

@@ -22,10 +22,11 @@ use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
 use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Checksum, UploadMode};
 use sluice_shared::http::{
-    UploadRules, json_body, json_response, owned_session, query_number, require_parts_per_call, respond, route_key, unknown_route,
+    UploadRules, json_body, json_response, owned_session, query_number, require_parts_per_call, respond, unknown_route,
 };
 use sluice_shared::ports::{Quota, Sessions};
 use sluice_shared::quota::QuotaLedger;
+use sluice_shared::routes::{self, Endpoint};
 use sluice_shared::sessions::{SessionStore, UploadSession};
 use sluice_shared::time::rfc3339;
 use sluice_shared::{ApiError, config};
@@ -60,13 +61,13 @@ impl Presign {
 }
 
 pub async fn handle(deps: &Presign, req: Request) -> Result<Response<Body>, Error> {
-    let result = match route_key(&req).as_str() {
-        "POST /uploads" => start(deps, &req).await,
-        "GET /uploads/{fileId}" => session_state(deps, &req).await,
-        "GET /uploads/{fileId}/parts" => more_parts(deps, &req).await,
-        "POST /uploads/{fileId}/parts" => parts_with_checksums(deps, &req).await,
-        "POST /s3/multipart" => companion_create(deps, &req).await,
-        "GET /s3/multipart/{uploadId}/{partNumber}" => companion_sign_part(deps, &req).await,
+    let result = match routes::endpoint(&req) {
+        Some(Endpoint::StartUpload) => start(deps, &req).await,
+        Some(Endpoint::UploadState) => session_state(deps, &req).await,
+        Some(Endpoint::SignParts) => more_parts(deps, &req).await,
+        Some(Endpoint::SignPartsWithChecksums) => parts_with_checksums(deps, &req).await,
+        Some(Endpoint::CompanionCreate) => companion_create(deps, &req).await,
+        Some(Endpoint::CompanionSignPart) => companion_sign_part(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))

@@ -11,10 +11,9 @@ use sluice_shared::aws::Clients;
 use sluice_shared::aws::bare_etag;
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::Sha256Checksum;
-use sluice_shared::http::{
-    UploadRules, json_body, json_response, owned_session, require_parts_per_call, respond, route_key, unknown_route,
-};
+use sluice_shared::http::{UploadRules, json_body, json_response, owned_session, require_parts_per_call, respond, unknown_route};
 use sluice_shared::ports::Sessions;
+use sluice_shared::routes::{self, Endpoint};
 use sluice_shared::sessions::{RecordedPart, SessionStore, UploadSession};
 use sluice_shared::{ApiError, config};
 
@@ -31,8 +30,8 @@ impl RecordChunk {
 }
 
 pub async fn handle(deps: &RecordChunk, req: Request) -> Result<Response<Body>, Error> {
-    let result = match route_key(&req).as_str() {
-        "POST /uploads/{fileId}/chunks" => record(deps, &req).await,
+    let result = match routes::endpoint(&req) {
+        Some(Endpoint::RecordChunk) => record(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))

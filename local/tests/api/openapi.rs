@@ -33,6 +33,12 @@ fn the_document_names_exactly_the_routes_of_the_table() {
     let documented = operations(&doc);
     let served: BTreeSet<(String, String)> = ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
     assert_eq!(documented, served);
+    // Each route's endpoint is its operation: the operationId, in lowerCamelCase.
+    for route in ROUTES {
+        let name = format!("{:?}", route.endpoint);
+        let camel = name[..1].to_lowercase() + &name[1..];
+        assert_eq!(doc["paths"][route.path][route.method.to_lowercase()]["operationId"], camel.as_str(), "{}", route.key());
+    }
 }
 
 /// Follows `#/components/...` references.
