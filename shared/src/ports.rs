@@ -40,8 +40,8 @@ pub trait Sessions: Send + Sync {
         version_id: Option<&str>,
         verdict: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Postgres holds a verdict of this upload.
-    fn mark_verdict_stored(&self, file_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Postgres holds a verdict of each of these uploads.
+    fn mark_verdicts_stored(&self, file_ids: &[Uuid]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// This upload's verdict can never be written; it is in the dead-letter queue.
     fn mark_verdict_dead_lettered(&self, file_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Open sessions past their `expiresAt`.

@@ -151,11 +151,8 @@ pub async fn handle<S: Sessions, Q: Queues, R: VerdictRows>(
     // stored, and the worst that follows is one harmless re-send by the
     // sweeper, whose write repeats and notes it then.
     let written: Vec<_> = ready.iter().filter(|(i, _)| failures[*i].is_none()).map(|(_, ready)| ready.verdict.file_id).collect();
-    let notes = futures::future::join_all(written.iter().map(|file_id| deps.sessions.mark_verdict_stored(*file_id))).await;
-    for (file_id, note) in written.iter().zip(notes) {
-        if let Err(err) = note {
-            tracing::warn!(%file_id, %err, "verdict stored but not noted on its session; the sweeper may send it once more");
-        }
+    if let Err(err) = deps.sessions.mark_verdicts_stored(&written).await {
+        tracing::warn!(files = ?written, %err, "verdicts stored but not noted on their sessions; the sweeper may send them once more");
     }
 
     let mut response = SqsBatchResponse::default();

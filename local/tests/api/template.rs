@@ -220,7 +220,8 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
     ("sessions.expired_open(", &["dynamodb:Scan"]),
     ("sessions.record_judgement(", &["dynamodb:UpdateItem"]),
-    ("sessions.mark_verdict_stored(", &["dynamodb:UpdateItem"]),
+    // One TransactWriteItems of updates: authorised per item, as UpdateItem.
+    ("sessions.mark_verdicts_stored(", &["dynamodb:UpdateItem"]),
     ("sessions.mark_verdict_dead_lettered(", &["dynamodb:UpdateItem"]),
     ("sessions.unsettled(", &["dynamodb:Scan"]),
     ("sessions.touch(", &["dynamodb:UpdateItem"]),

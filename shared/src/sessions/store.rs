@@ -284,10 +284,49 @@ impl Sessions for SessionStore {
         held(update.send().await)
     }
 
-    /// Notes that Postgres holds a verdict of this upload, so the sweeper
-    /// stops re-driving it. A purged session needs no note.
-    async fn mark_verdict_stored(&self, file_id: Uuid) -> Result<(), StoreError> {
-        self.stamp(file_id, "verdictStoredAt").await.map(drop)
+    /// Notes that Postgres holds a verdict of each upload, so the sweeper
+    /// stops re-driving them: a batch in one transaction (up to 100), one
+    /// request rather than one per file. A purged session needs no note; if
+    /// one is gone the transaction is refused whole, and each is noted on
+    /// its own instead.
+    async fn mark_verdicts_stored(&self, file_ids: &[Uuid]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let mut file_ids = file_ids.to_vec();
+        // A transaction may touch an item once; a batch may carry a verdict twice.
+        file_ids.sort();
+        file_ids.dedup();
+        for chunk in file_ids.chunks(100) {
+            if let [file_id] = chunk {
+                self.stamp(*file_id, "verdictStoredAt").await?;
+                continue;
+            }
+            let now = n(crate::auth::now_secs());
+            let updates = chunk
+                .iter()
+                .map(|file_id| {
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(session_key(*file_id)))
+                        .update_expression("SET verdictStoredAt = :now")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_values(":now", now.clone())
+                        .build()
+                        .map(|update| TransactWriteItem::builder().update(update).build())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+            match self.client.transact_write_items().set_transact_items(Some(updates)).send().await {
+                Ok(_) => {}
+                Err(e) if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_))) => {
+                    for file_id in chunk {
+                        self.stamp(*file_id, "verdictStoredAt").await?;
+                    }
+                }
+                Err(e) => return Err(dynamo_err(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Notes that this upload's verdict can never be written and sits in
