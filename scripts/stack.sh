@@ -76,6 +76,10 @@ if [ ! -s "$state/jwt-private.pem" ]; then
   openssl pkey -in "$state/jwt-private.pem" -pubout -out "$state/jwt-public.pem"
   chmod 600 "$state/jwt-private.pem"
 fi
+# The key of the upload tokens handed to Uppy (UPLOAD_TOKEN_KEYS), kept too.
+if [ ! -s "$state/upload-token-key" ]; then
+  (umask 077 && openssl rand -base64 48 > "$state/upload-token-key")
+fi
 
 export SLUICE_STATE_DIR="$state" SLUICE_PG_PORT="$pg_port" SLUICE_MOTO_URL="http://127.0.0.1:$moto_port" SLUICE_PG_CTL="$state/pg-ctl"
 echo "stack: postgres on 127.0.0.1:$pg_port, moto on 127.0.0.1:$moto_port, state in $state"

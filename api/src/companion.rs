@@ -1,6 +1,8 @@
 //! `/s3/multipart/*`: Uppy Companion's S3 multipart protocol, as
 //! @uppy/aws-s3 calls it (its field names, not this API's camelCase).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -17,12 +19,17 @@ pub struct CreateMultipart {
     pub metadata: Map<String, Value>,
 }
 
-/// 200 to `POST /s3/multipart`. The upload id is the file id.
+/// 200 to `POST /s3/multipart`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MultipartCreated {
     pub key: String,
-    pub upload_id: Uuid,
+    /// What Uppy sends back on every later call: a token that names the
+    /// upload and lets its parts be signed without a lookup. Every route
+    /// that takes a file id takes it too, and still takes a bare file id.
+    pub upload_id: String,
+    /// The file: `GET /files/{fileId}` tells its verdict.
+    pub file_id: Uuid,
 }
 
 /// 200 to `GET /s3/multipart/{uploadId}/{partNumber}`.
@@ -31,6 +38,14 @@ pub struct SignedPart {
     pub url: String,
     /// The URL's lifetime in seconds.
     pub expires: u64,
+}
+
+/// 200 to `GET /s3/multipart/{uploadId}/batch?partNumbers=1,2,…` (the
+/// call of older @uppy/aws-s3): each part number's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedParts {
+    pub presigned_urls: BTreeMap<String, String>,
 }
 
 /// A part S3 holds, in the answer to `GET /s3/multipart/{uploadId}`.

@@ -47,6 +47,9 @@ pub struct StackOptions {
     pub name: String,
     pub jwt_private_key_file: PathBuf,
     pub jwt_public_key_file: PathBuf,
+    /// `UPLOAD_TOKEN_KEYS` for the functions: kept in the state folder, so
+    /// the upload ids Uppy holds survive a restart of `make dev`.
+    pub upload_token_keys: String,
     pub visibility_timeout_secs: u32,
     pub max_receive_count: u32,
     /// Extra settings for the functions (e.g. PRESIGN_TTL_SECONDS).
@@ -73,6 +76,10 @@ impl StackOptions {
             name: name.to_string(),
             jwt_private_key_file: state.join("jwt-private.pem"),
             jwt_public_key_file: state.join("jwt-public.pem"),
+            upload_token_keys: std::fs::read_to_string(state.join("upload-token-key"))
+                .map_err(|e| format!("{}/upload-token-key: {e}; start the stack with scripts/stack.sh", state.display()))?
+                .trim()
+                .to_string(),
             visibility_timeout_secs: 30,
             max_receive_count: 3,
             extra_env: Vec::new(),
@@ -99,6 +106,8 @@ pub struct Stack {
     pub sweeper: Arc<sweeper::Sweeper>,
     /// The local S3's traffic (part PUTs, object reads) and injected failures.
     pub s3_probe: Arc<S3Probe>,
+    /// DynamoDB operations the functions called.
+    pub dynamo_calls: DynamoCalls,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -122,11 +131,38 @@ fn sdk_config() -> SdkConfig {
         .build()
 }
 
-pub fn local_clients(s3_url: &str, moto_url: &str) -> Clients {
+/// The DynamoDB operations the stack's functions have called, counted by an
+/// interceptor on their client: the bench and the tests tell from it that
+/// a route made none.
+#[derive(Debug, Clone, Default)]
+pub struct DynamoCalls(Arc<std::sync::atomic::AtomicU64>);
+
+impl DynamoCalls {
+    pub fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for DynamoCalls {
+    fn name(&self) -> &'static str {
+        "DynamoCalls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+pub fn local_clients(s3_url: &str, moto_url: &str, dynamo_calls: &DynamoCalls) -> Clients {
     let sdk = sdk_config();
     let s3 = aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(s3_url).force_path_style(true).build();
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(moto_url).build();
-    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(moto_url).build();
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(moto_url).interceptor(dynamo_calls.clone()).build();
     Clients::from_configs(s3, sqs, dynamodb, sdk.credentials_provider())
 }
 
@@ -293,7 +329,8 @@ impl Stack {
         let api_url = format!("http://{api_addr}");
         let web_origins = vec![api_url.clone(), format!("http://localhost:{}", api_addr.port())];
         let (s3_url, created, s3_probe, s3_task) = start_s3(&opts, web_origins).await?;
-        let clients = local_clients(&s3_url, &opts.moto_url);
+        let dynamo_calls = DynamoCalls::default();
+        let clients = local_clients(&s3_url, &opts.moto_url, &dynamo_calls);
         let bucket = opts.name.to_lowercase().replace('_', "-");
         let table = format!("{}-sessions", opts.name);
         let (queue_url, queue_arn, dlq_url) = create_resources(&clients, &opts, &bucket, &table).await?;
@@ -306,6 +343,7 @@ impl Stack {
             ("DATABASE_URL", database_url.clone()),
             ("JWT_PRIVATE_KEY_FILE", opts.jwt_private_key_file.display().to_string()),
             ("JWT_PUBLIC_KEY_FILE", opts.jwt_public_key_file.display().to_string()),
+            ("UPLOAD_TOKEN_KEYS", opts.upload_token_keys.clone()),
             ("S3_FORCE_PATH_STYLE", "true".into()),
             ("COOKIE_SECURE", "false".into()),
             ("AWS_REGION", REGION.into()),
@@ -356,6 +394,7 @@ impl Stack {
             persist,
             sweeper,
             s3_probe,
+            dynamo_calls,
             tasks,
         })
     }

@@ -95,6 +95,17 @@ pub fn token_verifier(env: &Env) -> Result<TokenVerifier, ConfigError> {
     TokenVerifier::from_pem(&pem, &jwt_issuer(env), &jwt_audience(env)).map_err(|e| env.invalid("JWT_PUBLIC_KEY", e))
 }
 
+/// `UPLOAD_TOKEN_KEYS`: base64 keys (each at least 32 bytes) separated by
+/// commas; the first signs the upload tokens handed to Uppy, every one verifies.
+pub fn upload_tokens(env: &Env) -> Result<crate::domain::upload_token::UploadTokens, ConfigError> {
+    let keys = env.required("UPLOAD_TOKEN_KEYS")?;
+    crate::domain::upload_token::UploadTokens::parse(&keys).map_err(|why| ConfigError::Invalid {
+        name: "UPLOAD_TOKEN_KEYS".into(),
+        value: "(redacted)".into(),
+        why,
+    })
+}
+
 pub fn token_issuer(env: &Env) -> Result<TokenIssuer, ConfigError> {
     let pem = env.inline_or_file("JWT_PRIVATE_KEY")?;
     let ttl = env.parsed("TOKEN_TTL_SECONDS", 900u64)?;

@@ -25,6 +25,7 @@ pub enum Endpoint {
     DeleteFile,
     CompanionCreate,
     CompanionSignPart,
+    CompanionSignParts,
     CompanionListParts,
     CompanionComplete,
     CompanionAbort,
@@ -64,6 +65,8 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/files/{fileId}", "files", true, DeleteFile),
     // Uppy Companion's S3 multipart routes, for @uppy/aws-s3's companionEndpoint.
     route("POST", "/s3/multipart", "presign", true, CompanionCreate),
+    // Before `{partNumber}`: the first route that matches serves, as in API Gateway the literal one.
+    route("GET", "/s3/multipart/{uploadId}/batch", "presign", true, CompanionSignParts),
     route("GET", "/s3/multipart/{uploadId}/{partNumber}", "presign", true, CompanionSignPart),
     route("GET", "/s3/multipart/{uploadId}", "complete-upload", true, CompanionListParts),
     route("POST", "/s3/multipart/{uploadId}/complete", "complete-upload", true, CompanionComplete),

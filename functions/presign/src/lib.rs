@@ -13,13 +13,14 @@ use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{Map, Value};
-use sluice_api::companion::{CreateMultipart, MultipartCreated, SignedPart};
+use sluice_api::companion::{CreateMultipart, MultipartCreated, SignedPart, SignedParts};
 use sluice_api::limits::{DEFAULT_PARTS_PER_GET, FIRST_PARTS, MAX_PARTS_PER_CALL};
 use sluice_api::uploads::{MultipartUpload, PartUrl, PartUrls, SignParts, SingleUpload, StartUpload, StartedUpload, UploadState};
 use sluice_shared::auth::{TokenVerifier, now_secs};
 use sluice_shared::aws::{self, Clients, metadata};
 use sluice_shared::config::{ConfigError, Env, UploadSettings};
 use sluice_shared::domain::status::SessionStage;
+use sluice_shared::domain::upload_token::{TokenError, UploadClaim, UploadTokens};
 use sluice_shared::domain::{FileName, PartNumber, PartPlan, PlanError, Sha256Checksum, UploadMode};
 use sluice_shared::http::{
     UploadRules, json_body, json_response, owned_session, query_number, require_parts_per_call, respond, unknown_route,
@@ -43,6 +44,8 @@ pub struct Presign {
     pub sessions: SessionStore,
     pub quota: QuotaLedger,
     pub verifier: TokenVerifier,
+    /// Make the upload ids handed to Uppy, and check them when it signs a part.
+    pub upload_tokens: UploadTokens,
     pub settings: UploadSettings,
 }
 
@@ -55,6 +58,7 @@ impl Presign {
             sessions: SessionStore::new(clients.dynamodb(), &settings.sessions_table),
             quota: QuotaLedger::new(clients.dynamodb(), &settings.sessions_table),
             verifier: config::token_verifier(env)?,
+            upload_tokens: config::upload_tokens(env)?,
             settings,
         })
     }
@@ -68,6 +72,7 @@ pub async fn handle(deps: &Presign, req: Request) -> Result<Response<Body>, Erro
         Some(Endpoint::SignPartsWithChecksums) => parts_with_checksums(deps, &req).await,
         Some(Endpoint::CompanionCreate) => companion_create(deps, &req).await,
         Some(Endpoint::CompanionSignPart) => companion_sign_part(deps, &req).await,
+        Some(Endpoint::CompanionSignParts) => companion_sign_parts(deps, &req).await,
         _ => Err(unknown_route(&req)),
     };
     Ok(respond(result))
@@ -296,16 +301,65 @@ fn declared_size(metadata: &Map<String, Value>) -> Result<Option<u64>, ApiError>
     }
 }
 
-/// Starts an upload whose parts Uppy cuts. The upload id handed back is
-/// our file id: every later call names the session by it, and the key
-/// Uppy echoes back is never used.
+/// Starts an upload whose parts Uppy cuts. The upload id handed back is a
+/// token naming the file, its key and S3's upload (see upload_token): the
+/// part routes sign from it without reading the session, and the key Uppy
+/// echoes back is never used.
 async fn companion_create(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
     let input: CreateMultipart = json_body(req)?;
     let plan = PartPlan::client_cut(declared_size(&input.metadata)?, deps.settings.max_file_size).map_err(plan_error)?;
     let mut session = new_session(deps, caller.sub, &input.filename, &input.content_type, UploadMode::Companion, plan)?;
     open(deps, &mut session).await?;
-    Ok(json_response(200, &MultipartCreated { key: session.key, upload_id: session.file_id }))
+    let claim = UploadClaim {
+        file_id: session.file_id,
+        owner_id: session.owner_id,
+        key: session.key.clone(),
+        upload_id: session.upload_id.clone(),
+        size: session.plan.declared_size(),
+        expires_at: session.expires_at,
+    };
+    let created = MultipartCreated { upload_id: deps.upload_tokens.issue(&claim), key: session.key, file_id: session.file_id };
+    Ok(json_response(200, &created))
+}
+
+/// What signing a Companion part needs: the object, S3's upload and the plan.
+struct CompanionTarget {
+    key: String,
+    upload_id: String,
+    plan: PartPlan,
+}
+
+/// The caller's Companion upload the path names: from its upload token,
+/// in memory; or, for a bare file id (an upload id from before tokens),
+/// from its session.
+async fn companion_target(deps: &Presign, req: &Request, owner: Uuid) -> Result<CompanionTarget, ApiError> {
+    let raw = req.path_parameters_ref().and_then(|p| p.first("uploadId")).unwrap_or_default();
+    match deps.upload_tokens.verify(raw, now_secs()) {
+        // Open as far as signing goes: a part URL of an upload cancelled or
+        // completed meanwhile is refused by S3 (NoSuchUpload).
+        Ok(claim) if claim.owner_id == owner => Ok(CompanionTarget {
+            plan: PartPlan::client_cut(claim.size, deps.settings.max_file_size).map_err(plan_error)?,
+            key: claim.key,
+            upload_id: claim.upload_id,
+        }),
+        Err(TokenError::NotAToken) => {
+            let session = owned_session(&deps.sessions, req, owner).await?;
+            session.require_companion()?;
+            session.require_open()?;
+            Ok(CompanionTarget { key: session.key, upload_id: session.upload_id, plan: session.plan })
+        }
+        // Another user's, not ours, or past its session's end: as if it did not exist.
+        Ok(_) | Err(TokenError::Forged | TokenError::Expired(_)) => Err(ApiError::not_found("this upload")),
+    }
+}
+
+/// A part number the plan allows, or 400 naming the range.
+fn companion_part(deps: &Presign, plan: &PartPlan, raw: &str) -> Result<u32, ApiError> {
+    let limit = plan.client_part_limit(deps.settings.max_file_size);
+    raw.trim().parse::<u32>().ok().filter(|n| (1..=limit).contains(n)).ok_or_else(|| {
+        ApiError::new(ErrorCode::InvalidPartNumber, format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
+    })
 }
 
 /// One part URL for Uppy. With a declared size the part's exact length (by
@@ -313,17 +367,30 @@ async fn companion_create(deps: &Presign, req: &Request) -> Result<Response<Body
 /// can be, and complete checks every part against what S3 holds instead.
 async fn companion_sign_part(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = deps.verifier.caller(req)?;
-    let session = owned_session(&deps.sessions, req, caller.sub).await?;
-    session.require_companion()?;
-    session.require_open()?;
-    let limit = session.plan.client_part_limit(deps.settings.max_file_size);
+    let target = companion_target(deps, req, caller.sub).await?;
     let raw = req.path_parameters_ref().and_then(|p| p.first("partNumber")).unwrap_or_default();
-    let part_number = raw.parse::<u32>().ok().filter(|n| (1..=limit).contains(n)).ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidPartNumber, format!("partNumber must be from 1 to {limit} for this upload; got '{raw}'"))
-    })?;
-    let length = session.plan.client_part_size(part_number);
-    let signed = sign_part(deps, &session, part_number, length, None, presigning(deps)?).await?;
+    let part_number = companion_part(deps, &target.plan, raw)?;
+    let length = target.plan.client_part_size(part_number);
+    let signed = sign_part(deps, &target.key, &target.upload_id, part_number, length, None, presigning(deps)?).await?;
     Ok(json_response(200, &SignedPart { url: signed.uri().to_string(), expires: deps.settings.url_ttl_secs }))
+}
+
+/// Older @uppy/aws-s3's `GET /s3/multipart/{uploadId}/batch?partNumbers=1,2`:
+/// the URLs of several parts in one call, each as `companion_sign_part` signs it.
+async fn companion_sign_parts(deps: &Presign, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = deps.verifier.caller(req)?;
+    let target = companion_target(deps, req, caller.sub).await?;
+    let listed = req.query_string_parameters_ref().and_then(|q| q.first("partNumbers").map(str::to_string)).unwrap_or_default();
+    let numbers =
+        listed.split(',').filter(|n| !n.trim().is_empty()).map(|n| companion_part(deps, &target.plan, n)).collect::<Result<Vec<_>, _>>()?;
+    require_parts_per_call(numbers.len())?;
+    let presigning = presigning(deps)?;
+    let mut presigned_urls = std::collections::BTreeMap::new();
+    for n in numbers {
+        let signed = sign_part(deps, &target.key, &target.upload_id, n, target.plan.client_part_size(n), None, presigning.clone()).await?;
+        presigned_urls.insert(n.to_string(), signed.uri().to_string());
+    }
+    Ok(json_response(200, &SignedParts { presigned_urls }))
 }
 
 fn presigning(deps: &Presign) -> Result<PresigningConfig, ApiError> {
@@ -374,7 +441,9 @@ pub async fn sign_parts(
             urls.push(part_url(part.get(), signed.url, headers, expires_at.clone()));
             continue;
         }
-        let signed = sign_part(deps, session, part.get(), per_part.content_length, sha256.as_ref(), presigning.clone()).await?;
+        let signed =
+            sign_part(deps, &session.key, &session.upload_id, part.get(), per_part.content_length, sha256.as_ref(), presigning.clone())
+                .await?;
         if let Some(secret) = &secret
             && !sdk_shapes.contains(&per_part.shape())
         {
@@ -402,7 +471,8 @@ async fn signing_secret(deps: &Presign) -> Option<String> {
 /// signed in so S3 refuses any other body.
 async fn sign_part(
     deps: &Presign,
-    session: &UploadSession,
+    key: &str,
+    upload_id: &str,
     part_number: u32,
     content_length: Option<u64>,
     sha256: Option<&Sha256Checksum>,
@@ -411,8 +481,8 @@ async fn sign_part(
     deps.s3
         .upload_part()
         .bucket(&deps.settings.bucket)
-        .key(&session.key)
-        .upload_id(&session.upload_id)
+        .key(key)
+        .upload_id(upload_id)
         .part_number(part_number as i32)
         .set_content_length(content_length.map(|n| n as i64))
         .set_checksum_sha256(sha256.map(|c| c.as_str().to_string()))

@@ -48,8 +48,10 @@ async fn uppy_uploads_through_the_companion_routes_with_the_cookie_alone() {
     let (status, created) = uppy(&client, &user, "POST", "/multipart", Some(create)).await;
     assert_eq!(status, 200, "{created}");
     let upload_id = created["uploadId"].as_str().unwrap().to_string();
+    let file_id = created["fileId"].as_str().unwrap().to_string();
+    assert!(upload_id.starts_with("u1."), "an upload token: {upload_id}");
     let key = created["key"].as_str().unwrap();
-    assert!(key.starts_with(&format!("uploads/{}/{upload_id}/", user.id)), "our key, named after the file id: {key}");
+    assert!(key.starts_with(&format!("uploads/{}/{file_id}/", user.id)), "our key, named after the file id: {key}");
 
     // Uppy cuts its own parts (here 5 MiB and the rest).
     let data = png(7 * MIB + 123);
@@ -82,7 +84,7 @@ async fn uppy_uploads_through_the_companion_routes_with_the_cookie_alone() {
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["key"], key);
     assert_eq!(done["bucket"], stack.bucket.as_str());
-    assert_eq!(done["location"], format!("/files/{upload_id}"));
+    assert_eq!(done["location"], format!("/files/{file_id}"));
     // Uppy may retry a complete whose answer it lost.
     let (status, again) = uppy(&client, &user, "POST", &format!("/multipart/{upload_id}/complete?key=x"), Some(parts)).await;
     assert_eq!((status, &again), (StatusCode::OK, &done));
@@ -259,7 +261,7 @@ async fn an_undeclared_upload_holds_the_largest_file_until_complete_charges_what
     assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64 + max);
     let (status, _) = uppy(&client, &user, "DELETE", &format!("/multipart/{cancelled}"), None).await;
     assert_eq!(status, 200);
-    let file_id = cancelled.parse().unwrap();
+    let file_id = created["fileId"].as_str().unwrap().parse().unwrap();
     assert!(!stack.inspect.quota.resize(owner, file_id, max, u64::MAX).await.unwrap(), "nothing held, nothing charged");
     let (status, answer) = uppy(
         &client,
@@ -271,4 +273,75 @@ async fn an_undeclared_upload_holds_the_largest_file_until_complete_charges_what
     .await;
     assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (409, Some("upload_cancelled")), "{answer}");
     assert_eq!(stack.inspect.quota.used(owner).await.unwrap(), data.len() as u64, "only the stored file is charged");
+}
+
+/// The upload id Uppy gets is a token: the part routes sign from it in
+/// memory, with no DynamoDB call, for its owner only, while it lives; a
+/// bare file id (an upload id from before tokens) is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_signed_from_the_upload_token_alone_for_its_owner_while_it_lives() {
+    let stack = spawn_stack().await;
+    let client = Client::new(&stack);
+    let (owner, stranger) = (client.new_user().await, client.new_user().await);
+    let create = json!({ "filename": "a.png", "type": "image/png", "metadata": { "size": 12 * MIB } });
+    let (_, created) = uppy(&client, &owner, "POST", "/multipart", Some(create)).await;
+    let (token, file_id) = (created["uploadId"].as_str().unwrap().to_string(), created["fileId"].as_str().unwrap().to_string());
+
+    // Signing, one part or a batch, reads nothing from DynamoDB.
+    let before = stack.dynamo_calls.count();
+    let data = png(12 * MIB);
+    let first = put_part(&client, &owner, &token, 1, &data[..5 * MIB]).await;
+    let (status, batch) = uppy(&client, &owner, "GET", &format!("/multipart/{token}/batch?partNumbers=2,3&key=x"), None).await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(stack.dynamo_calls.count(), before, "no DynamoDB call to sign");
+    let urls = batch["presignedUrls"].as_object().unwrap();
+    assert_eq!(urls.keys().collect::<Vec<_>>(), ["2", "3"]);
+    let mut etags = vec![first];
+    for (n, range) in [(2, 5 * MIB..10 * MIB), (3, 10 * MIB..12 * MIB)] {
+        let resp = client.http.put(urls[&n.to_string()].as_str().unwrap()).body(data[range].to_vec()).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "part {n}");
+        etags.push(resp.headers()["etag"].to_str().unwrap().trim_matches('"').to_string());
+    }
+    // The batch signs each part's length as the one-part route does.
+    let (_, again) = uppy(&client, &owner, "GET", &format!("/multipart/{token}/batch?partNumbers=3"), None).await;
+    let longer = client.http.put(again["presignedUrls"]["3"].as_str().unwrap()).body(data[..3 * MIB].to_vec()).send().await.unwrap();
+    assert_eq!(longer.status(), 403, "3 MiB into a part planned as 2 MiB");
+    for bad in ["0,1", "4", "1,x", ""] {
+        let (status, answer) = uppy(&client, &owner, "GET", &format!("/multipart/{token}/batch?partNumbers={bad}"), None).await;
+        assert_eq!(status, 400, "partNumbers={bad}: {answer}");
+    }
+
+    // Not the owner's, changed, or forged: not found, and nothing signed.
+    let mut changed = token.clone().into_bytes();
+    let at = 10;
+    changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+    let changed = String::from_utf8(changed).unwrap();
+    let keys = sluice_shared::domain::upload_token::UploadTokens::parse(&stack.env["UPLOAD_TOKEN_KEYS"]).unwrap();
+    let mut expired = keys.verify(&token, 0).unwrap();
+    expired.expires_at = sluice_shared::auth::now_secs() - 1;
+    let expired = keys.issue(&expired);
+    let other_key = sluice_shared::domain::upload_token::UploadTokens::new(vec![vec![9; 32]]).unwrap();
+    let forged = other_key.issue(&keys.verify(&token, 0).unwrap());
+    for (who, upload_id) in [(&stranger, &token), (&owner, &changed), (&owner, &expired), (&owner, &forged)] {
+        let (status, answer) = uppy(&client, who, "GET", &format!("/multipart/{upload_id}/1"), None).await;
+        assert_eq!((status.as_u16(), answer["error"]["code"].as_str()), (404, Some("not_found")), "{upload_id}: {answer}");
+        let (status, _) = uppy(&client, who, "GET", &format!("/multipart/{upload_id}/batch?partNumbers=1"), None).await;
+        assert_eq!(status, 404);
+    }
+
+    // The bare file id, as an upload id handed out before tokens, still works everywhere.
+    let (status, listed) = uppy(&client, &owner, "GET", &format!("/multipart/{file_id}"), None).await;
+    assert_eq!((status, listed.as_array().map(Vec::len)), (StatusCode::OK, Some(3)), "{listed}");
+    let (status, signed) = uppy(&client, &owner, "GET", &format!("/multipart/{file_id}/1"), None).await;
+    assert_eq!(status, 200, "{signed}");
+    let parts: Vec<Value> = etags.iter().enumerate().map(|(i, etag)| json!({ "PartNumber": i + 1, "ETag": etag })).collect();
+    let (status, done) = uppy(&client, &owner, "POST", &format!("/multipart/{token}/complete"), Some(json!({ "parts": parts }))).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(client.wait_final(&owner, &file_id).await["status"], "UPLOADED");
+
+    // Once the upload is completed, a URL its token still signs is refused by S3.
+    let (status, late) = uppy(&client, &owner, "GET", &format!("/multipart/{token}/1"), None).await;
+    assert_eq!(status, 200, "{late}");
+    let resp = client.http.put(late["url"].as_str().unwrap()).body(data[..5 * MIB].to_vec()).send().await.unwrap();
+    assert_eq!(resp.status(), 404, "S3 holds no such upload any more");
 }

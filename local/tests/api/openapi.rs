@@ -204,6 +204,11 @@ async fn every_route_answers_as_documented() {
         uppy_parts.push(json!({ "PartNumber": n + 1, "ETag": resp.headers()["etag"].to_str().unwrap() }));
     }
     api.expect(400, "GET", &format!("/s3/multipart/{u}/3"), t, None).await;
+    api.expect(200, "GET", &format!("/s3/multipart/{u}/batch?partNumbers=1,2&key=x"), t, None).await;
+    api.expect(400, "GET", &format!("/s3/multipart/{u}/batch?partNumbers=3"), t, None).await;
+    api.expect(401, "GET", &format!("/s3/multipart/{u}/batch?partNumbers=1"), None, None).await;
+    api.expect(404, "GET", &format!("/s3/multipart/{nobody}/batch?partNumbers=1"), t, None).await;
+    api.expect(409, "GET", &format!("/s3/multipart/{m}/batch?partNumbers=1"), t, None).await;
     api.expect(401, "GET", &format!("/s3/multipart/{u}/1"), None, None).await;
     api.expect(404, "GET", &format!("/s3/multipart/{nobody}/1"), t, None).await;
     api.expect(409, "GET", &format!("/s3/multipart/{m}/1"), t, None).await;
@@ -335,6 +340,7 @@ fn in_contract(method: &str, path: &str, status: u16, body: &Value) {
         ("GET", "/s3/multipart/{uploadId}", _) => same::<Vec<companion::HeldPart>>(body),
         ("DELETE", "/s3/multipart/{uploadId}", _) => same::<companion::MultipartAborted>(body),
         ("GET", "/s3/multipart/{uploadId}/{partNumber}", _) => same::<companion::SignedPart>(body),
+        ("GET", "/s3/multipart/{uploadId}/batch", _) => same::<companion::SignedParts>(body),
         ("POST", "/s3/multipart/{uploadId}/complete", _) => same::<companion::MultipartCompleted>(body),
         _ => panic!("{method} {path} {status}: no contract type for this answer"),
     };

@@ -103,8 +103,9 @@ fn required_by_code() -> Vec<(&'static str, BTreeSet<String>)> {
         ("DATABASE_URL", "postgres://u@localhost/db"),
         ("JWT_PRIVATE_KEY_FILE", private.as_str()),
         ("JWT_PUBLIC_KEY_FILE", public.as_str()),
+        ("UPLOAD_TOKEN_KEYS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
     ];
-    let clients = sluice_local::stack::local_clients("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let clients = sluice_local::stack::local_clients("http://127.0.0.1:9", "http://127.0.0.1:9", &Default::default());
     let asked = |build: &dyn Fn(&Env)| {
         let env = Env::from_pairs(complete);
         build(&env);

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod redelivery;
 pub mod signin;
 pub mod status;
+pub mod upload_token;
 pub mod verdict;
 
 pub use account::{Email, Password};

@@ -75,10 +75,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 /// session (and its key) from it and never from the key Uppy sends back.
 /// A malformed id cannot name any file of the caller's, so it answers 404
 /// like any other unknown file.
+/// The file the path names: its id, or an upload token standing for it
+/// (what `POST /s3/multipart` answers as `uploadId`). The token's MAC is not
+/// checked here: the id only names the file, and every route then checks
+/// that the caller owns it; signing checks the MAC (`upload_token`).
 pub fn file_id(req: &Request) -> Result<Uuid, ApiError> {
     req.path_parameters_ref()
         .and_then(|p| p.first("fileId").or_else(|| p.first("uploadId")))
-        .and_then(|s| Uuid::parse_str(s).ok())
+        .and_then(|s| Uuid::parse_str(s).ok().or_else(|| crate::domain::upload_token::named_file(s)))
         .ok_or_else(|| ApiError::not_found("this file"))
 }
 
