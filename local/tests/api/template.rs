@@ -221,8 +221,7 @@ const CALLS: &[(&str, &[&str])] = &[
     ("sessions.set_stage(", &["dynamodb:UpdateItem"]),
     ("sessions.expired_open(", &["dynamodb:Scan"]),
     ("sessions.record_judgement(", &["dynamodb:UpdateItem"]),
-    // One TransactWriteItems of updates: authorised per item, as UpdateItem.
-    ("sessions.mark_verdicts_stored(", &["dynamodb:UpdateItem"]),
+    ("sessions.mark_verdicts_stored(", &["dynamodb:BatchWriteItem"]),
     ("sessions.mark_verdict_dead_lettered(", &["dynamodb:UpdateItem"]),
     ("sessions.unsettled(", &["dynamodb:Scan"]),
     ("sessions.touch(", &["dynamodb:UpdateItem"]),

@@ -17,6 +17,10 @@ use crate::dynamo::{self, n, s};
 use crate::ports::Sessions;
 
 const SESSION_SK: &str = "session";
+/// The item noting that Postgres holds the upload's verdict.
+const STORED_SK: &str = "stored";
+/// How long a stored mark outlives the purge grace: longer than any session.
+const STORED_MARK_SECS: u64 = 30 * 86_400;
 
 /// The session item's key: the one place it is spelled.
 fn session_key(file_id: Uuid) -> HashMap<String, AttributeValue> {
@@ -285,45 +289,43 @@ impl Sessions for SessionStore {
     }
 
     /// Notes that Postgres holds a verdict of each upload, so the sweeper
-    /// stops re-driving them: a batch in one transaction (up to 100), one
-    /// request rather than one per file. A purged session needs no note; if
-    /// one is gone the transaction is refused whole, and each is noted on
-    /// its own instead.
+    /// stops re-driving them: a small item beside each session (`sk =
+    /// stored`), 25 to a BatchWriteItem, so a batch of verdicts costs one
+    /// request and no condition. The sweeper's scan reads them with the
+    /// sessions. They outlive any session (30 days past the purge grace);
+    /// one for a session already purged is harmless.
     async fn mark_verdicts_stored(&self, file_ids: &[Uuid]) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         let mut file_ids = file_ids.to_vec();
-        // A transaction may touch an item once; a batch may carry a verdict twice.
+        // A batch may carry a verdict twice; BatchWriteItem takes a key once.
         file_ids.sort();
         file_ids.dedup();
-        for chunk in file_ids.chunks(100) {
-            if let [file_id] = chunk {
-                self.stamp(*file_id, "verdictStoredAt").await?;
-                continue;
-            }
-            let now = n(crate::auth::now_secs());
-            let updates = chunk
+        let now = crate::auth::now_secs();
+        for chunk in file_ids.chunks(25) {
+            let mut writes = chunk
                 .iter()
                 .map(|file_id| {
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(session_key(*file_id)))
-                        .update_expression("SET verdictStoredAt = :now")
-                        .condition_expression("attribute_exists(pk)")
-                        .expression_attribute_values(":now", now.clone())
-                        .build()
-                        .map(|update| TransactWriteItem::builder().update(update).build())
+                    let item = HashMap::from([
+                        ("pk".to_string(), s(file_id.to_string())),
+                        ("sk".to_string(), s(STORED_SK)),
+                        ("storedAt".to_string(), n(now)),
+                        ("purgeAt".to_string(), n(now + PURGE_GRACE_SECS + STORED_MARK_SECS)),
+                    ]);
+                    PutRequest::builder().set_item(Some(item)).build().map(|put| WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-            match self.client.transact_write_items().set_transact_items(Some(updates)).send().await {
-                Ok(_) => {}
-                Err(e) if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_))) => {
-                    for file_id in chunk {
-                        self.stamp(*file_id, "verdictStoredAt").await?;
-                    }
+            // DynamoDB may leave some unwritten under load; they are sent again.
+            for attempt in 0..5u64 {
+                let out = self.client.batch_write_item().request_items(&self.table, writes).send().await.map_err(dynamo_err)?;
+                writes = out.unprocessed_items.and_then(|mut left| left.remove(&self.table)).unwrap_or_default();
+                if writes.is_empty() {
+                    break;
                 }
-                Err(e) => return Err(dynamo_err(e)),
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            if !writes.is_empty() {
+                return Err(StoreError::Dynamo(format!("{} stored marks left unwritten by DynamoDB", writes.len())));
             }
         }
         Ok(())
@@ -341,12 +343,40 @@ impl Sessions for SessionStore {
     /// or never sent. Sessions written before `stageAt` existed count from
     /// their creation.
     async fn unsettled(&self, cutoff: u64) -> Result<Vec<UploadSession>, StoreError> {
-        self.scan_sessions(
-            "stage <> :open AND attribute_not_exists(verdictStoredAt) AND attribute_not_exists(verdictDeadLetteredAt) \
-             AND (stageAt <= :at OR (attribute_not_exists(stageAt) AND createdAt <= :at))",
-            cutoff,
-        )
-        .await
+        // The sessions and the stored marks, in one scan; a session with a
+        // mark is settled (so is one noted by `verdictStoredAt`, as persist
+        // noted them before the marks).
+        let pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "sk = :stored OR (sk = :session AND stage <> :open AND attribute_not_exists(verdictStoredAt) \
+                 AND attribute_not_exists(verdictDeadLetteredAt) \
+                 AND (stageAt <= :at OR (attribute_not_exists(stageAt) AND createdAt <= :at)))",
+            )
+            .expression_attribute_values(":session", s(SESSION_SK))
+            .expression_attribute_values(":stored", s(STORED_SK))
+            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
+            .expression_attribute_values(":at", n(cutoff))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut stored = std::collections::HashSet::new();
+        let mut sessions = Vec::new();
+        for item in pages {
+            let item = item.map_err(dynamo_err)?;
+            if dynamo::string(&item, "sk").as_deref() == Some(STORED_SK) {
+                stored.insert(uuid(&item, "pk")?);
+            } else {
+                sessions.push(parse_session(&item)?);
+            }
+        }
+        sessions.retain(|session| !stored.contains(&session.file_id));
+        Ok(sessions)
     }
 
     /// Restarts the session's clock (`stageAt`) after the sweeper re-drove it,
