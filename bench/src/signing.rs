@@ -105,7 +105,9 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
         metadata: metadata.as_object().cloned().unwrap_or_default(),
     };
     let ours: MultipartCreated = api.post("/s3/multipart", &create(json!({ "size": 48 * GIB }))).await?;
-    let ours_url = companion_part_url(&stack.api_url, &ours.upload_id, &ours.key);
+    // Declared, the plan has Uppy's cut of 48 GiB: 9,831 parts of 5 MiB.
+    let planned = PartPlan::client_cut(Some(48 * GIB), u64::MAX)?.part_count;
+    let ours_url = companion_part_url(&stack.api_url, &ours.upload_id, &ours.key, planned);
     let before = calls();
     let compatible = hammer(scale, |call| api.http.get(ours_url(call)).bearer_auth(token)).await?;
     let compatible_calls = calls() - before;
@@ -121,7 +123,7 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
         .context("Companion's POST /s3/multipart")?
         .json()
         .await?;
-    let theirs_url = companion_part_url(&companion.url, &theirs.upload_id, &theirs.key);
+    let theirs_url = companion_part_url(&companion.url, &theirs.upload_id, &theirs.key, 10_000);
     let reference = hammer(scale, |call| api.http.get(theirs_url(call))).await?;
     let reference_text = format!(
         "Uppy Companion: {:.0}/s{} (RSS {})",
@@ -153,7 +155,6 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
     Ok(())
 }
 
-/// Part `n`'s URL on a Companion-shaped route, cycling through 10,000 parts.
 /// Companion's own answer to `POST /s3/multipart`.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,11 +163,12 @@ struct CompanionCreated {
     upload_id: String,
 }
 
-fn companion_part_url(base: &str, upload_id: &str, key: &str) -> impl Fn(u32) -> String + use<> {
+/// Part `n`'s URL on a Companion-shaped route, cycling through the upload's `parts`.
+fn companion_part_url(base: &str, upload_id: &str, key: &str, parts: u32) -> impl Fn(u32) -> String + use<> {
     let upload_id = upload_id.to_string();
     let key: String = url_encode(key);
     let base = base.to_string();
-    move |call: u32| format!("{base}/s3/multipart/{upload_id}/{}?key={key}", call % 10_000 + 1)
+    move |call: u32| format!("{base}/s3/multipart/{upload_id}/{}?key={key}", call % parts + 1)
 }
 
 /// An answer with part URLs: Companion's one, or our parts route's many.
