@@ -105,10 +105,16 @@ impl Api {
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure::Transient(format!("{path}: {e}")))?;
         if status.is_success() {
-            // An answer out of contract is the server's fault, and may be a
-            // proxy's page in front of it: worth another try.
-            return serde_json::from_str(&text)
-                .map_err(|e| Failure::Transient(format!("{path} answered {status} with a body out of contract ({e}): {text}")));
+            // Trying again would get the same answer: a newer API, or
+            // something that is not the API in front of it.
+            return serde_json::from_str(&text).map_err(|e| Failure::Refused {
+                status: status.as_u16(),
+                code: "unexpected_answer".into(),
+                message: format!(
+                    "{path} answered in a shape this sluice does not know ({e}); a newer sluice may: {}",
+                    text.chars().take(300).collect::<String>()
+                ),
+            });
         }
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(Failure::Transient(format!("{path} answered {status}: {text}")));

@@ -144,7 +144,7 @@ impl UploadSettings {
             max_file_size: env.parsed("MAX_FILE_SIZE", 5 * GIB)?,
             url_ttl_secs: env.parsed("PRESIGN_TTL_SECONDS", 900)?,
             session_ttl_secs: env.parsed("SESSION_TTL_SECONDS", 86_400)?,
-            single_put_max: env.parsed("SINGLE_PUT_MAX_BYTES", 8 * 1024 * 1024)?,
+            single_put_max: env.parsed("SINGLE_PUT_MAX_BYTES", sluice_api::limits::SINGLE_PUT_MAX_BYTES)?,
             user_quota: env.parsed("USER_QUOTA_BYTES", 10 * GIB)?,
             allowed_types: match env.optional("ALLOWED_TYPES") {
                 None => TypePolicy::default(),
