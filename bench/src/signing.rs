@@ -91,7 +91,7 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
     let parts_url = format!("{}/uploads/{}/parts", stack.api_url, upload.file_id);
     let calls = || stack.dynamo_calls.count();
     let before = calls();
-    let native = hammer(scale, |call| {
+    let native = hammer(scale, |answer: &PartUrls| answer.parts.len() as u64, |call| {
         let first = (call * PARTS_PER_CALL) % part_count + 1;
         let count = PARTS_PER_CALL.min(part_count - first + 1);
         api.http.get(&parts_url).query(&[("first", first), ("count", count)]).bearer_auth(token)
@@ -109,7 +109,7 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
     let planned = PartPlan::client_cut(Some(48 * GIB), u64::MAX)?.part_count;
     let ours_url = companion_part_url(&stack.api_url, &ours.upload_id, &ours.key, planned);
     let before = calls();
-    let compatible = hammer(scale, |call| api.http.get(ours_url(call)).bearer_auth(token)).await?;
+    let compatible = hammer(scale, one_url, |call| api.http.get(ours_url(call)).bearer_auth(token)).await?;
     let compatible_calls = calls() - before;
 
     let companion = Companion::start(stack).await?;
@@ -124,7 +124,7 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
         .json()
         .await?;
     let theirs_url = companion_part_url(&companion.url, &theirs.upload_id, &theirs.key, 10_000);
-    let reference = hammer(scale, |call| api.http.get(theirs_url(call))).await?;
+    let reference = hammer(scale, one_url, |call| api.http.get(theirs_url(call))).await?;
     let reference_text = format!(
         "Uppy Companion: {:.0}/s{} (RSS {})",
         reference.per_second,
@@ -171,12 +171,9 @@ fn companion_part_url(base: &str, upload_id: &str, key: &str, parts: u32) -> imp
     move |call: u32| format!("{base}/s3/multipart/{upload_id}/{}?key={key}", call % parts + 1)
 }
 
-/// An answer with part URLs: Companion's one, or our parts route's many.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Signed {
-    One(SignedPart),
-    Many(PartUrls),
+/// The URLs in a Companion-shaped answer: one.
+fn one_url(answer: &SignedPart) -> u64 {
+    u64::from(!answer.url.is_empty())
 }
 
 fn url_encode(value: &str) -> String {
@@ -195,9 +192,13 @@ impl Rate {
 }
 
 /// The `call`-th request from `request`, as fast as `concurrency` clients
-/// can for the scale's time; counts the part URLs in the answers (`url`,
-/// or each of `parts[].url`).
-async fn hammer(scale: &Scale, request: impl Fn(u32) -> reqwest::RequestBuilder) -> anyhow::Result<Rate> {
+/// can for the scale's time; counts the part URLs in the answers, each
+/// parsed as the contract type `T` the route answers.
+async fn hammer<T: serde::de::DeserializeOwned>(
+    scale: &Scale,
+    urls_in: impl Fn(&T) -> u64,
+    request: impl Fn(u32) -> reqwest::RequestBuilder,
+) -> anyhow::Result<Rate> {
     let next_call = AtomicU32::new(0);
     let (signed, errors) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
@@ -206,12 +207,11 @@ async fn hammer(scale: &Scale, request: impl Fn(u32) -> reqwest::RequestBuilder)
         while Instant::now() < until {
             let call = next_call.fetch_add(1, Ordering::Relaxed);
             let answer = match request(call).send().await {
-                Ok(resp) if resp.status().is_success() => resp.json::<Signed>().await.ok(),
+                Ok(resp) if resp.status().is_success() => resp.json::<T>().await.ok(),
                 _ => None,
             };
             let urls = match answer {
-                Some(Signed::One(one)) => u64::from(!one.url.is_empty()),
-                Some(Signed::Many(many)) => many.parts.len() as u64,
+                Some(answer) => urls_in(&answer),
                 None => 0,
             };
             if urls == 0 {
