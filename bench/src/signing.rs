@@ -91,11 +91,15 @@ async fn over_http(stack: &Stack, scale: &Scale, report: &mut Report) -> anyhow:
     let parts_url = format!("{}/uploads/{}/parts", stack.api_url, upload.file_id);
     let calls = || stack.dynamo_calls.count();
     let before = calls();
-    let native = hammer(scale, |answer: &PartUrls| answer.parts.len() as u64, |call| {
-        let first = (call * PARTS_PER_CALL) % part_count + 1;
-        let count = PARTS_PER_CALL.min(part_count - first + 1);
-        api.http.get(&parts_url).query(&[("first", first), ("count", count)]).bearer_auth(token)
-    })
+    let native = hammer(
+        scale,
+        |answer: &PartUrls| answer.parts.len() as u64,
+        |call| {
+            let first = (call * PARTS_PER_CALL) % part_count + 1;
+            let count = PARTS_PER_CALL.min(part_count - first + 1);
+            api.http.get(&parts_url).query(&[("first", first), ("count", count)]).bearer_auth(token)
+        },
+    )
     .await?;
     let native_calls = calls() - before;
 
