@@ -35,6 +35,23 @@ impl ByteChunks for S3Chunks {
     }
 }
 
+impl S3Objects {
+    /// A GET of `range` of the version (or the current object).
+    async fn get(&self, bucket: &str, key: &str, version_id: Option<&str>, range: String) -> Result<ByteStream, ObjectError> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(String::from))
+            .range(range)
+            .send()
+            .await
+            .map_err(object_error)?;
+        Ok(object.body)
+    }
+}
+
 impl Objects for S3Objects {
     type Chunks = S3Chunks;
 
@@ -56,17 +73,7 @@ impl Objects for S3Objects {
     }
 
     async fn read_range(&self, bucket: &str, key: &str, version_id: Option<&str>, offset: u64, len: u64) -> Result<Vec<u8>, ObjectError> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(String::from))
-            .range(format!("bytes={offset}-{}", offset + len - 1))
-            .send()
-            .await
-            .map_err(object_error)?;
-        let mut body = object.body;
+        let mut body = self.get(bucket, key, version_id, format!("bytes={offset}-{}", offset + len - 1)).await?;
         let mut bytes = Vec::with_capacity(len as usize);
         while let Some(chunk) = body.try_next().await.map_err(object_error)? {
             if bytes.len() + chunk.len() > len as usize {
@@ -81,17 +88,7 @@ impl Objects for S3Objects {
     }
 
     async fn read_from(&self, bucket: &str, key: &str, version_id: Option<&str>, offset: u64) -> Result<S3Chunks, ObjectError> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(String::from))
-            .range(format!("bytes={offset}-"))
-            .send()
-            .await
-            .map_err(object_error)?;
-        Ok(S3Chunks(object.body))
+        Ok(S3Chunks(self.get(bucket, key, version_id, format!("bytes={offset}-")).await?))
     }
 
     async fn delete(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(), ObjectError> {
@@ -124,6 +121,14 @@ impl Objects for S3Objects {
                 (Some(true), Some(next)) if Some(&next) != marker.as_ref() => marker = Some(next),
                 _ => return Ok(Some(parts)),
             }
+        }
+    }
+
+    async fn multipart_open(&self, bucket: &str, key: &str, upload_id: &str) -> Result<bool, ObjectError> {
+        match self.s3.list_parts().bucket(bucket).key(key).upload_id(upload_id).max_parts(1).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(false),
+            Err(e) => Err(object_error(e)),
         }
     }
 

@@ -468,6 +468,10 @@ impl Objects for MemoryObjects {
         }))
     }
 
+    async fn multipart_open(&self, _bucket: &str, _key: &str, upload_id: &str) -> Result<bool, ObjectError> {
+        Ok(self.enter("multipart_open")?.state.multipart.contains_key(upload_id))
+    }
+
     async fn complete_multipart(&self, bucket: &str, key: &str, upload_id: &str, parts: &[CompletedPart]) -> Result<(), CompleteError> {
         let mut fake = self.0.enter("complete_multipart").map_err(CompleteError::Failed)?;
         let bucket_state = &mut fake.state;

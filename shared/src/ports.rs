@@ -148,6 +148,8 @@ pub trait Objects: Send + Sync {
         key: &str,
         upload_id: &str,
     ) -> impl Future<Output = Result<Option<HashMap<u32, PartInS3>>, ObjectError>> + Send;
+    /// Whether the multipart upload still exists (one ListParts entry asked for).
+    fn multipart_open(&self, bucket: &str, key: &str, upload_id: &str) -> impl Future<Output = Result<bool, ObjectError>> + Send;
     fn complete_multipart(
         &self,
         bucket: &str,

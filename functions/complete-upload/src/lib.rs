@@ -186,10 +186,10 @@ impl<S: Sessions, O: Objects, Q: Queues, L: Quota> CompleteUpload<S, O, Q, L> {
     /// Whether S3 still holds the multipart upload (its parts), so a complete
     /// that did not happen can be made again.
     async fn still_open(&self, session: &UploadSession) -> Result<bool, ApiError> {
-        match self.objects.list_parts(&self.settings.bucket, &session.key, &session.upload_id).await {
-            Ok(listed) => Ok(listed.is_some()),
-            Err(e) => Err(ApiError::unavailable("S3", e)),
-        }
+        self.objects
+            .multipart_open(&self.settings.bucket, &session.key, &session.upload_id)
+            .await
+            .map_err(|e| ApiError::unavailable("S3", e))
     }
 
     /// Whether a retried complete, finding the session COMPLETING, is done:

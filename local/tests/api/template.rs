@@ -202,6 +202,7 @@ const CALLS: &[(&str, &[&str])] = &[
     ("objects.read_from(", &["s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"]),
     ("objects.delete(", &["s3:DeleteObject", "s3:DeleteObjectVersion"]),
     ("objects.list_parts(", &["s3:ListMultipartUploadParts"]),
+    ("objects.multipart_open(", &["s3:ListMultipartUploadParts"]),
     ("objects.complete_multipart(", &["s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"]),
     ("objects.abort_multipart(", &["s3:AbortMultipartUpload"]),
     // SqsQueues (shared/src/adapters.rs).

@@ -102,24 +102,34 @@ impl SessionStore {
         }
     }
 
-    /// Every session item (`sk = session`, stage OPEN bound as `:open`)
-    /// that also matches `filter`, with `at` bound as `:at`.
-    async fn scan_sessions(&self, filter: &str, at: u64) -> Result<Vec<UploadSession>, StoreError> {
-        let pages = self
+    /// Every item of the table matching `filter`, with `:session`, `:open`
+    /// and `:at` bound (and `extra`'s placeholders): a consistent, paginated Scan.
+    async fn scan_items(
+        &self,
+        filter: &str,
+        at: u64,
+        extra: Option<(&str, AttributeValue)>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut scan = self
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression(format!("sk = :session AND {filter}"))
+            .filter_expression(filter)
             .expression_attribute_values(":session", s(SESSION_SK))
             .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
             .expression_attribute_values(":at", n(at))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        pages.into_iter().map(|item| parse_session(&item.map_err(dynamo_err)?)).collect()
+            .consistent_read(true);
+        if let Some((name, value)) = extra {
+            scan = scan.expression_attribute_values(name, value);
+        }
+        let pages = scan.into_paginator().items().send().collect::<Vec<_>>().await;
+        pages.into_iter().map(|item| item.map_err(dynamo_err)).collect()
+    }
+
+    /// Every session item (`sk = session`) that also matches `filter`.
+    async fn scan_sessions(&self, filter: &str, at: u64) -> Result<Vec<UploadSession>, StoreError> {
+        let items = self.scan_items(&format!("sk = :session AND {filter}"), at, None).await?;
+        items.iter().map(parse_session).collect()
     }
 
     /// Sets `attribute` to now on the session item; false if it is gone.
@@ -346,33 +356,22 @@ impl Sessions for SessionStore {
         // The sessions and the stored marks, in one scan; a session with a
         // mark is settled (so is one noted by `verdictStoredAt`, as persist
         // noted them before the marks).
-        let pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
+        let items = self
+            .scan_items(
                 "sk = :stored OR (sk = :session AND stage <> :open AND attribute_not_exists(verdictStoredAt) \
                  AND attribute_not_exists(verdictDeadLetteredAt) \
                  AND (stageAt <= :at OR (attribute_not_exists(stageAt) AND createdAt <= :at)))",
+                cutoff,
+                Some((":stored", s(STORED_SK))),
             )
-            .expression_attribute_values(":session", s(SESSION_SK))
-            .expression_attribute_values(":stored", s(STORED_SK))
-            .expression_attribute_values(":open", s(SessionStage::Open.as_str()))
-            .expression_attribute_values(":at", n(cutoff))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
+            .await?;
         let mut stored = std::collections::HashSet::new();
         let mut sessions = Vec::new();
-        for item in pages {
-            let item = item.map_err(dynamo_err)?;
-            if dynamo::string(&item, "sk").as_deref() == Some(STORED_SK) {
-                stored.insert(uuid(&item, "pk")?);
+        for item in &items {
+            if dynamo::string(item, "sk").as_deref() == Some(STORED_SK) {
+                stored.insert(uuid(item, "pk")?);
             } else {
-                sessions.push(parse_session(&item)?);
+                sessions.push(parse_session(item)?);
             }
         }
         sessions.retain(|session| !stored.contains(&session.file_id));
